@@ -1,0 +1,153 @@
+"""The pure heart of a sweep: finished reloads + tenant facts + settings + now -> decisions.
+
+Nothing here performs I/O or reads the clock, so every rule is testable with plain values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal, Protocol
+
+from jobs.edges import Edge, matches
+from qlik.events import FinishedReload
+from qlik.models import Reload
+
+Action = Literal["trigger", "skip"]
+
+
+class DecisionSettings(Protocol):
+    """The settings ``decide`` reads."""
+
+    @property
+    def tolerance_minutes(self) -> int: ...
+
+    @property
+    def only_managed_spaces(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class AppFacts:
+    """What the tenant says about an app or script."""
+
+    app_id: str
+    name: str = ""
+    space_id: str | None = None
+    resource_type: str = "app"
+
+
+@dataclass(frozen=True)
+class TenantFacts:
+    """Everything ``decide`` needs to know about the tenant, gathered before deciding."""
+
+    edges: Mapping[str, Sequence[Edge]]
+    apps: Mapping[str, AppFacts] = field(default_factory=dict)
+    space_types: Mapping[str, str] = field(default_factory=dict)
+    latest_reloads: Mapping[str, Reload | None] = field(default_factory=dict)
+    settled: frozenset[tuple[str, str]] = frozenset()
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A successor app with every finished source reload that named it this sweep."""
+
+    app_id: str
+    runs: tuple[FinishedReload, ...]
+
+    @property
+    def source_apps(self) -> tuple[str, ...]:
+        """Distinct source app ids, in the order they were first seen."""
+        return tuple(dict.fromkeys(run.app_id for run in self.runs))
+
+    @property
+    def source_reloads(self) -> tuple[str, ...]:
+        """Distinct source reload ids."""
+        return tuple(dict.fromkeys(run.reload_id for run in self.runs))
+
+    @property
+    def newest_source_end(self) -> datetime:
+        """When the most recent of its source reloads ended."""
+        return max(run.ended_at for run in self.runs)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one successor, and the one reason why."""
+
+    candidate: Candidate
+    action: Action
+    reason: str
+
+    @property
+    def app_id(self) -> str:
+        """The successor's id."""
+        return self.candidate.app_id
+
+
+def candidates(
+    runs: Iterable[FinishedReload],
+    edges: Mapping[str, Sequence[Edge]],
+    settled: frozenset[tuple[str, str]] = frozenset(),
+) -> dict[str, Candidate]:
+    """Successors named by these runs' matching edges, one per app; settled edges are left out."""
+    named: dict[str, list[FinishedReload]] = {}
+    for run in runs:
+        for edge in edges.get(run.app_id, ()):
+            if matches(edge.on, run.outcome) and (run.reload_id, edge.target) not in settled:
+                runs_of_target = named.setdefault(edge.target, [])
+                if run not in runs_of_target:
+                    runs_of_target.append(run)
+    return {app_id: Candidate(app_id, tuple(found)) for app_id, found in named.items()}
+
+
+def decide(
+    runs: Iterable[FinishedReload],
+    facts: TenantFacts,
+    settings: DecisionSettings,
+    now: datetime,
+) -> list[Decision]:
+    """One decision per successor named by ``runs``, in the order successors were first named."""
+    decisions = []
+    for candidate in candidates(runs, facts.edges, facts.settled).values():
+        reason = skip_reason(candidate, facts, settings, now)
+        action: Action = "skip" if reason else "trigger"
+        decisions.append(Decision(candidate, action, reason or "triggered"))
+    return decisions
+
+
+def skip_reason(
+    candidate: Candidate, facts: TenantFacts, settings: DecisionSettings, now: datetime
+) -> str | None:
+    """Why this successor must not be reloaded now, or None if it should be."""
+    return _app_reason(candidate, facts, settings) or _history_reason(
+        candidate, facts.latest_reloads.get(candidate.app_id), settings, now
+    )
+
+
+def _app_reason(candidate: Candidate, facts: TenantFacts, settings: DecisionSettings) -> str | None:
+    app = facts.apps.get(candidate.app_id)
+    if app is None:
+        return "not_found"
+    if settings.only_managed_spaces and not _in_managed_space(app, facts):
+        return "not_managed"
+    return None
+
+
+def _history_reason(
+    candidate: Candidate, latest: Reload | None, settings: DecisionSettings, now: datetime
+) -> str | None:
+    if latest is None:
+        return None
+    if latest.is_active:
+        return "running"
+    if now - latest.creation_time < timedelta(minutes=settings.tolerance_minutes):
+        return "tolerance"
+    started = latest.start_time or latest.creation_time
+    if latest.status == "SUCCEEDED" and started > candidate.newest_source_end:
+        return "fresh"
+    return None
+
+
+def _in_managed_space(app: AppFacts, facts: TenantFacts) -> bool:
+    return app.space_id is not None and facts.space_types.get(app.space_id) == "managed"

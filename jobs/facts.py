@@ -1,0 +1,98 @@
+"""Gather the tenant facts ``decide`` needs, with as few API calls as the questions allow.
+
+Tags of all source apps come from batched items calls; successors not already known are
+looked up the same way; spaces only when a setting needs their type; the latest reloads of
+all successors from one listing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from loguru import logger
+
+from jobs.decide import AppFacts, Candidate, TenantFacts, candidates
+from jobs.edges import Edge, edges_from_tags
+from qlik.client import QlikClient
+from qlik.events import FinishedReload
+from qlik.models import Item
+from state.store import Store
+
+
+class FactSettings(Protocol):
+    """The settings fact gathering reads."""
+
+    @property
+    def tag_prefix(self) -> str: ...
+
+    @property
+    def tolerance_minutes(self) -> int: ...
+
+    @property
+    def only_managed_spaces(self) -> bool: ...
+
+
+def gather_facts(
+    client: QlikClient,
+    store: Store,
+    runs: Sequence[FinishedReload],
+    settings: FactSettings,
+    now: datetime,
+) -> TenantFacts:
+    """Ask the tenant (and the ledger) everything needed to decide these runs' successors."""
+    items = client.items({run.app_id for run in runs})
+    edges = tag_edges(items, settings.tag_prefix)
+    settled = frozenset(store.settled_edges(run.reload_id for run in runs))
+    successors = candidates(runs, edges, settled)
+    missing = set(successors) - set(items)
+    if missing:
+        items |= client.items(missing)
+    found = [app_id for app_id in successors if app_id in items]
+    space_types = _space_types(client, items, found) if settings.only_managed_spaces else {}
+    since = _oldest_time_that_matters(successors.values(), settings, now)
+    return TenantFacts(
+        edges=edges,
+        apps={app_id: _app_facts(item) for app_id, item in items.items()},
+        space_types=space_types,
+        latest_reloads=client.latest_reloads(found, since) if found else {},
+        settled=settled,
+    )
+
+
+def tag_edges(items: dict[str, Item], prefix: str) -> dict[str, list[Edge]]:
+    """Edges declared by each item's tags; tags with the prefix but no valid id are logged."""
+    edges: dict[str, list[Edge]] = {}
+    for app_id, item in items.items():
+        found, bad = edges_from_tags(app_id, item.tag_names, prefix)
+        for tag in bad:
+            logger.warning(
+                "{} ({}) has tag {!r} that names no valid app id; ignored", app_id, item.name, tag
+            )
+        if found:
+            edges[app_id] = found
+    return edges
+
+
+def _space_types(client: QlikClient, items: dict[str, Item], app_ids: list[str]) -> dict[str, str]:
+    space_ids = {items[app_id].space_id for app_id in app_ids} - {None}
+    types: dict[str, str] = {}
+    for space_id in sorted(filter(None, space_ids)):
+        space = client.space(space_id)
+        if space is not None:
+            types[space_id] = space.type
+    return types
+
+
+def _oldest_time_that_matters(
+    successors: Iterable[Candidate], settings: FactSettings, now: datetime
+) -> datetime:
+    """Reloads created before this cannot make a successor tolerated or fresh."""
+    ends = [run.ended_at for candidate in successors for run in candidate.runs]
+    tolerance_start = now - timedelta(minutes=settings.tolerance_minutes)
+    return min([tolerance_start, *ends])
+
+
+def _app_facts(item: Item) -> AppFacts:
+    return AppFacts(item.resource_id.lower(), item.name, item.space_id, item.resource_type)

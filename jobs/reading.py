@@ -1,0 +1,111 @@
+"""Read a window's reload-finished events page by page, keeping only what is new.
+
+Pages are processed as they arrive, so memory grows with the number of new reloads, not
+with the number of events or pages read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from loguru import logger
+
+from qlik.errors import RetryableError
+from qlik.events import FinishedReload, InvalidEventError, parse_finished_reload
+from qlik.times import format_time
+from state.store import Store
+
+RAW_EVENT_LIMIT = 20_000
+
+
+@dataclass
+class EventReader:
+    """Accumulates the new finished reloads of one sweep."""
+
+    store: Store
+    sweep_id: str
+    read: int = 0
+    complete: bool = False
+    last_event_time: datetime | None = None
+    runs: dict[str, FinishedReload] = field(default_factory=dict)
+    event_ids: dict[str, list[str]] = field(default_factory=dict)
+    already_handled: list[dict[str, Any]] = field(default_factory=list)
+    invalid: list[dict[str, Any]] = field(default_factory=list)
+
+    def read_all(self, pages: Iterable[list[dict[str, Any]]], now: datetime) -> None:
+        """Consume pages until done; a retryable failure leaves ``complete`` False."""
+        try:
+            for number, page in enumerate(pages, start=1):
+                self.add_page(page, now)
+                logger.debug("page {}: {} events ({} read so far)", number, len(page), self.read)
+        except RetryableError as error:
+            logger.error("reading events stopped after {} events: {}", self.read, error)
+            return
+        self.complete = True
+
+    def add_page(self, raw_events: list[dict[str, Any]], now: datetime) -> None:
+        """Classify one page of raw events: invalid, already handled, duplicate, or new."""
+        parsed = [self._parse(raw, now) for raw in raw_events]
+        valid = [run for run in parsed if run is not None]
+        self.read += len(raw_events)
+        seen_events, seen_reloads = self.store.handled(
+            (run.event_id for run in valid), (run.reload_id for run in valid)
+        )
+        for run in valid:
+            self.last_event_time = max(self.last_event_time or run.event_time, run.event_time)
+            if run.event_id in seen_events:
+                continue
+            if run.reload_id in seen_reloads:
+                self.already_handled.append(handled_row(run, self.sweep_id))
+                continue
+            self.event_ids.setdefault(run.reload_id, []).append(run.event_id)
+            self.runs.setdefault(run.reload_id, run)
+
+    def _parse(self, raw: Any, now: datetime) -> FinishedReload | None:
+        try:
+            return parse_finished_reload(raw)
+        except InvalidEventError as error:
+            key = invalid_key(raw)
+            if key not in self.store.known_invalid([key]) and all(
+                row["key"] != key for row in self.invalid
+            ):
+                logger.warning("invalid audit event {} skipped: {}", key, error)
+                self.invalid.append(invalid_row(key, raw, str(error), self.sweep_id, now))
+            return None
+
+
+def handled_row(run: FinishedReload, sweep_id: str, event_id: str | None = None) -> dict[str, Any]:
+    """The ``handled_events`` row of one event."""
+    return {
+        "event_id": event_id or run.event_id,
+        "reload_id": run.reload_id,
+        "app_id": run.app_id,
+        "event_time": format_time(run.event_time),
+        "sweep_id": sweep_id,
+    }
+
+
+def invalid_key(raw: Any) -> str:
+    """The event's id when it has one, else a digest of its content."""
+    if isinstance(raw, dict) and isinstance(raw.get("id"), str) and raw["id"]:
+        return str(raw["id"])
+    text = json.dumps(raw, sort_keys=True, default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def invalid_row(key: str, raw: Any, reason: str, sweep_id: str, now: datetime) -> dict[str, Any]:
+    """The ``invalid_events`` row that keeps a bad event for inspection."""
+    event_id = raw.get("id") if isinstance(raw, dict) else None
+    return {
+        "key": key,
+        "event_id": event_id if isinstance(event_id, str) else None,
+        "reason": reason,
+        "raw": json.dumps(raw, default=str)[:RAW_EVENT_LIMIT],
+        "sweep_id": sweep_id,
+        "seen_at": format_time(now),
+    }

@@ -1,0 +1,97 @@
+"""What a sweep did: outcomes per successor and the report printed by ``sweep --json``."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from jobs.decide import Candidate
+from qlik.times import format_time
+
+Result = Literal["triggered", "skipped", "failed"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The final word on one successor in one sweep."""
+
+    candidate: Candidate
+    decision: Result
+    reason: str
+    reload_id: str | None = None
+    retry: bool = False
+    detail: str = ""
+
+    @property
+    def app_id(self) -> str:
+        """The successor's id."""
+        return self.candidate.app_id
+
+    def as_json(self) -> dict[str, Any]:
+        """The decision as listed in ``sweep --json``."""
+        return {
+            "app_id": self.app_id,
+            "decision": self.decision,
+            "reason": self.reason,
+            "reload_id": self.reload_id,
+            "sources": list(self.candidate.source_apps),
+        }
+
+
+@dataclass
+class SweepReport:
+    """Everything one sweep did, for the terminal, ``--json`` and the sweeps table."""
+
+    sweep_id: str
+    dry_run: bool
+    window_from: datetime
+    window_to: datetime
+    events_read: int = 0
+    events_new: int = 0
+    events_invalid: int = 0
+    sources: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
+    api_calls: dict[str, int] = field(default_factory=dict)
+    duration_s: float = 0.0
+    exit_code: int = 0
+
+    def reason_counts(self) -> dict[str, int]:
+        """How many successors got each reason."""
+        return dict(Counter(outcome.reason for outcome in self.outcomes))
+
+    def as_json(self) -> dict[str, Any]:
+        """The object ``reload-chain sweep --json`` prints (SPEC section 5)."""
+        return {
+            "sweep_id": self.sweep_id,
+            "dry_run": self.dry_run,
+            "window": {"from": format_time(self.window_from), "to": format_time(self.window_to)},
+            "events": {
+                "read": self.events_read,
+                "new": self.events_new,
+                "invalid": self.events_invalid,
+            },
+            "sources": self.sources,
+            "decisions": [outcome.as_json() for outcome in self.outcomes],
+            "api_calls": dict(sorted(self.api_calls.items())),
+            "duration_s": round(self.duration_s, 3),
+        }
+
+    def as_record(self, started_at: datetime) -> dict[str, Any]:
+        """The row kept in the ``sweeps`` table."""
+        return {
+            "sweep_id": self.sweep_id,
+            "started_at": format_time(started_at),
+            "dry_run": int(self.dry_run),
+            "window_from": format_time(self.window_from),
+            "window_to": format_time(self.window_to),
+            "events_read": self.events_read,
+            "events_new": self.events_new,
+            "events_invalid": self.events_invalid,
+            "sources": self.sources,
+            "decisions": self.reason_counts(),
+            "api_calls": self.api_calls,
+            "duration_s": round(self.duration_s, 3),
+            "exit_code": self.exit_code,
+        }

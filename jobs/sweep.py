@@ -1,0 +1,230 @@
+"""One sweep: read new reload-finished events, decide each successor once, trigger, commit.
+
+``run_sweep`` is a thin shell: the decisions come from the pure ``jobs.decide``; this module
+only orders the I/O around it and works out what is settled and where the cursor may move.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from loguru import logger
+
+from jobs.decide import Decision, decide
+from jobs.facts import FactSettings, gather_facts
+from jobs.reading import EventReader, handled_row
+from jobs.report import Outcome, SweepReport
+from jobs.trigger import trigger
+from qlik.client import QlikClient
+from qlik.errors import RetryableError
+from qlik.events import FinishedReload
+from qlik.times import format_time
+from state.store import LedgerRow, Store, SweepCommit
+
+
+class SweepSettings(FactSettings, Protocol):
+    """The settings a sweep reads."""
+
+    @property
+    def event_type(self) -> str: ...
+
+    @property
+    def overlap_minutes(self) -> int: ...
+
+    @property
+    def first_run_lookback_minutes(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class SweepContext:
+    """What a sweep works with, built once by the process and passed down."""
+
+    client: QlikClient
+    store: Store
+    settings: SweepSettings
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+
+def new_sweep_id(now: datetime) -> str:
+    """A sortable, unique sweep id such as ``20261122T101500Z-3fa9``."""
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+
+
+def sweep_window(
+    cursor: datetime | None, settings: SweepSettings, now: datetime, since: datetime | None
+) -> Window:
+    """From ``since``, else the cursor less the overlap, else the first-run lookback, to now."""
+    if since is not None:
+        return Window(since, now)
+    if cursor is not None:
+        return Window(cursor - timedelta(minutes=settings.overlap_minutes), now)
+    return Window(now - timedelta(minutes=settings.first_run_lookback_minutes), now)
+
+
+def run_sweep(
+    ctx: SweepContext,
+    now: datetime,
+    *,
+    since: datetime | None = None,
+    dry_run: bool = False,
+) -> SweepReport:
+    """Run one sweep at ``now``; commit its results unless ``dry_run``."""
+    client, store, settings = ctx.client, ctx.store, ctx.settings
+    started = time.monotonic()
+    calls_before = Counter(client.calls)
+    sweep_id = new_sweep_id(now)
+    window = sweep_window(store.cursor(), settings, now, since)
+    logger.info(
+        "sweep {} reads events from {} to {}",
+        sweep_id,
+        format_time(window.start),
+        format_time(window.end),
+    )
+    reader = EventReader(store, sweep_id)
+    reader.read_all(client.audit_event_pages(settings.event_type, window.start, window.end), now)
+    runs = list(reader.runs.values())
+    outcomes, facts_failed = _decide_and_act(ctx, runs, sweep_id, now, dry_run=dry_run)
+    unsettled = _unsettled_runs(runs, outcomes, facts_failed)
+    report = SweepReport(
+        sweep_id,
+        dry_run,
+        window.start,
+        window.end,
+        events_read=reader.read,
+        events_new=len(runs),
+        events_invalid=len(reader.invalid),
+        sources=len({run.app_id for run in runs}),
+        outcomes=outcomes,
+        api_calls=dict(Counter(client.calls) - calls_before),
+        duration_s=time.monotonic() - started,
+        exit_code=0 if reader.complete and not unsettled else 1,
+    )
+    if not dry_run:
+        commit = _commit(
+            report, reader, unsettled, _next_cursor(window, settings, reader, unsettled)
+        )
+        store.commit_sweep(commit, now)
+    _log_summary(report)
+    return report
+
+
+def _decide_and_act(
+    ctx: SweepContext, runs: list[FinishedReload], sweep_id: str, now: datetime, *, dry_run: bool
+) -> tuple[list[Outcome], bool]:
+    """Outcomes of every successor, and whether fact gathering failed (all left for later)."""
+    if not runs:
+        return [], False
+    try:
+        facts = gather_facts(ctx.client, ctx.store, runs, ctx.settings, now)
+    except RetryableError as error:
+        logger.error("cannot gather tenant facts, all events left for next sweep: {}", error)
+        return [], True
+    decisions = decide(runs, facts, ctx.settings, now)
+    return [_act(ctx, decision, sweep_id, now, dry_run=dry_run) for decision in decisions], False
+
+
+def _act(
+    ctx: SweepContext, decision: Decision, sweep_id: str, now: datetime, *, dry_run: bool
+) -> Outcome:
+    if decision.action == "skip":
+        logger.info("skipped {} ({})", decision.app_id, decision.reason)
+        return Outcome(decision.candidate, "skipped", decision.reason)
+    if dry_run:
+        logger.info("dry run: would trigger {}", decision.app_id)
+        return Outcome(decision.candidate, "triggered", "triggered")
+    return trigger(ctx.client, ctx.store, decision, sweep_id, now)
+
+
+def _unsettled_runs(
+    runs: list[FinishedReload], outcomes: list[Outcome], facts_failed: bool
+) -> list[FinishedReload]:
+    """Runs with work left for the next sweep: their events must be read again."""
+    if facts_failed:
+        return runs
+    pending = {
+        run.reload_id for outcome in outcomes if outcome.retry for run in outcome.candidate.runs
+    }
+    return [run for run in runs if run.reload_id in pending]
+
+
+def _next_cursor(
+    window: Window, settings: SweepSettings, reader: EventReader, unsettled: list[FinishedReload]
+) -> datetime:
+    """The furthest the cursor may move without passing unfinished work."""
+    if reader.complete:
+        bound = window.end
+    elif reader.last_event_time is not None:
+        bound = reader.last_event_time
+    else:
+        # Nothing was read: the next window starts where this one did.
+        bound = window.start + timedelta(minutes=settings.overlap_minutes)
+    return min([bound, *(run.event_time for run in unsettled)])
+
+
+def _commit(
+    report: SweepReport, reader: EventReader, unsettled: list[FinishedReload], cursor: datetime
+) -> SweepCommit:
+    unsettled_ids = {run.reload_id for run in unsettled}
+    handled = list(reader.already_handled)
+    for reload_id, run in reader.runs.items():
+        if reload_id not in unsettled_ids:
+            handled += [
+                handled_row(run, report.sweep_id, event_id)
+                for event_id in reader.event_ids[reload_id]
+            ]
+    settled = [
+        {
+            "source_reload_id": run.reload_id,
+            "target_app_id": outcome.app_id,
+            "sweep_id": report.sweep_id,
+            "decision": outcome.decision,
+            "reason": outcome.reason,
+        }
+        for outcome in report.outcomes
+        if not outcome.retry
+        for run in outcome.candidate.runs
+    ]
+    return SweepCommit(
+        sweep=report.as_record(report.window_to),
+        handled_events=handled,
+        invalid_events=reader.invalid,
+        settled_edges=settled,
+        ledger=[_ledger_row(report.sweep_id, outcome) for outcome in report.outcomes],
+        cursor=cursor,
+    )
+
+
+def _ledger_row(sweep_id: str, outcome: Outcome) -> LedgerRow:
+    return LedgerRow(
+        sweep_id,
+        outcome.app_id,
+        decision=outcome.decision,
+        reason=outcome.reason,
+        sources=outcome.candidate.source_apps,
+        source_reloads=outcome.candidate.source_reloads,
+        reload_id=outcome.reload_id,
+        detail=outcome.detail,
+    )
+
+
+def _log_summary(report: SweepReport) -> None:
+    logger.info(
+        "sweep {} done: {} events read, {} new, {} invalid; decisions {}; {} API calls; exit {}",
+        report.sweep_id,
+        report.events_read,
+        report.events_new,
+        report.events_invalid,
+        report.reason_counts() or "none",
+        sum(report.api_calls.values()),
+        report.exit_code,
+    )

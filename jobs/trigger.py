@@ -1,0 +1,61 @@
+"""Act on trigger decisions: record the intent, ask the tenant to reload, read its answer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from loguru import logger
+
+from jobs.decide import Decision
+from jobs.report import Outcome, Result
+from qlik.client import QlikClient, StartResult
+from qlik.errors import ApiError, RetryableError
+from state.store import LedgerRow, Store
+
+_REFUSALS: dict[str, tuple[Result, str, bool]] = {
+    "pending": ("skipped", "running", False),
+    "forbidden": ("skipped", "access_denied", False),
+    "not_found": ("skipped", "not_found", False),
+    "quota": ("failed", "quota", True),
+}
+
+
+def trigger(
+    client: QlikClient, store: Store, decision: Decision, sweep_id: str, now: datetime
+) -> Outcome:
+    """Start one reload; the intent is in the ledger before the request leaves."""
+    candidate = decision.candidate
+    intent = LedgerRow(
+        sweep_id,
+        candidate.app_id,
+        decision="pending",
+        reason="intent",
+        sources=candidate.source_apps,
+        source_reloads=candidate.source_reloads,
+        state="intent",
+    )
+    store.record_intent(intent, now)
+    try:
+        result = client.start_reload(candidate.app_id)
+    except RetryableError as error:
+        logger.error("reload of {} not started, will retry next sweep: {}", candidate.app_id, error)
+        return Outcome(candidate, "failed", "transient", retry=True, detail=str(error))
+    except ApiError as error:
+        logger.error("reload of {} refused: {}", candidate.app_id, error)
+        return Outcome(candidate, "failed", "rejected", detail=str(error))
+    return _outcome(decision, result)
+
+
+def _outcome(decision: Decision, result: StartResult) -> Outcome:
+    candidate = decision.candidate
+    if result.kind == "started" and result.reload is not None:
+        logger.info(
+            "triggered {} after {}: reload {}",
+            candidate.app_id,
+            ", ".join(candidate.source_apps),
+            result.reload.id,
+        )
+        return Outcome(candidate, "triggered", "triggered", reload_id=result.reload.id)
+    decision_kind, reason, retry = _REFUSALS[result.kind]
+    logger.warning("reload of {} not started ({}): {}", candidate.app_id, reason, result.detail)
+    return Outcome(candidate, decision_kind, reason, retry=retry, detail=result.detail)

@@ -1,0 +1,192 @@
+"""The tenant client: every conversation reload-chain has with Qlik Cloud goes through here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import httpx
+from loguru import logger
+from pydantic import SecretStr
+
+from qlik.auth import ApiKeyAuth
+from qlik.errors import ApiError, RateLimitedError
+from qlik.models import Item, Page, Reload, Space
+from qlik.times import format_time
+from qlik.transport import Sender, parse_json, parse_model
+
+PAGE_LIMIT = 100
+ITEM_BATCH = 100
+ITEM_TYPES = "app,script"
+
+StartKind = Literal["started", "pending", "forbidden", "quota", "not_found"]
+
+
+@dataclass(frozen=True)
+class StartResult:
+    """What ``POST /api/v1/reloads`` answered, in the program's terms."""
+
+    kind: StartKind
+    reload: Reload | None = None
+    detail: str = ""
+
+
+class QlikClient:
+    """Typed access to the Qlik Cloud endpoints reload-chain uses, with per-endpoint counts."""
+
+    def __init__(self, http: httpx.Client, sender: Sender | None = None) -> None:
+        self._sender = sender or Sender(http)
+        self._tenant_listing_allowed: bool | None = None
+
+    @property
+    def calls(self) -> dict[str, int]:
+        """API calls made so far, by ``METHOD /path`` (retries included)."""
+        return dict(self._sender.calls)
+
+    def close(self) -> None:
+        """Close the underlying HTTP connection pool."""
+        self._sender.http.close()
+
+    def _pages(self, endpoint: str, params: dict[str, Any]) -> Iterator[Page]:
+        response = self._sender.send(endpoint, "GET", endpoint, params=params)
+        while True:
+            page = parse_json(response, Page, f"GET {endpoint}")
+            yield page
+            if not page.next_url or not page.data:
+                return
+            response = self._sender.send(endpoint, "GET", page.next_url)
+
+    def audit_event_pages(
+        self, event_type: str, start: datetime, end: datetime
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Yield pages of raw audit events of ``event_type`` in [start, end], oldest first."""
+        params = {
+            "eventType": event_type,
+            "eventTime": f"{format_time(start)}/{format_time(end)}",
+            "sort": "+eventTime",
+            "limit": PAGE_LIMIT,
+        }
+        for page in self._pages("/api/v1/audits", params):
+            yield page.data
+
+    def items(self, resource_ids: Iterable[str]) -> dict[str, Item]:
+        """Apps and scripts by id (``resourceId``), 100 per call; missing ids are absent."""
+        wanted = sorted(set(resource_ids))
+        found: dict[str, Item] = {}
+        for start in range(0, len(wanted), ITEM_BATCH):
+            batch = wanted[start : start + ITEM_BATCH]
+            params = {
+                "resourceType": ITEM_TYPES,
+                "resourceIds": ",".join(batch),
+                "limit": PAGE_LIMIT,
+            }
+            for page in self._pages("/api/v1/items", params):
+                for row in page.data:
+                    item = parse_model(row, Item, "GET /api/v1/items")
+                    found[item.resource_id.lower()] = item
+        return found
+
+    def latest_reloads(
+        self, app_ids: Iterable[str], created_since: datetime
+    ) -> dict[str, Reload | None]:
+        """Each app's newest reload created since ``created_since`` (None if there is none).
+
+        Uses one tenant-wide listing when the identity is a tenant admin, else one call per app.
+        """
+        wanted = set(app_ids)
+        if not wanted:
+            return {}
+        if self._tenant_listing_allowed is not False:
+            try:
+                latest = self._latest_from_tenant_listing(wanted, created_since)
+            except ApiError as error:
+                if error.status not in (400, 403):
+                    raise
+                logger.info("tenant-wide reload listing not allowed ({}); asking per app", error)
+                self._tenant_listing_allowed = False
+            else:
+                self._tenant_listing_allowed = True
+                return latest
+        return {app_id: self._latest_for_app(app_id, created_since) for app_id in sorted(wanted)}
+
+    def _latest_from_tenant_listing(
+        self, wanted: set[str], created_since: datetime
+    ) -> dict[str, Reload | None]:
+        latest: dict[str, Reload | None] = dict.fromkeys(wanted)
+        params = {"limit": PAGE_LIMIT, "sort": "-creationTime"}
+        for page in self._pages("/api/v1/reloads", params):
+            reloads = [parse_model(row, Reload, "GET /api/v1/reloads") for row in page.data]
+            for reload in reloads:
+                app_id = reload.app_id.lower()
+                if app_id in wanted and latest[app_id] is None:
+                    latest[app_id] = reload
+            if not reloads or reloads[-1].creation_time < created_since:
+                break
+        return {
+            app_id: reload
+            for app_id, reload in latest.items()
+            if reload is None or reload.creation_time >= created_since or reload.is_active
+        }
+
+    def _latest_for_app(self, app_id: str, created_since: datetime) -> Reload | None:
+        params = {"appId": app_id, "limit": 1, "sort": "-creationTime"}
+        response = self._sender.send("/api/v1/reloads", "GET", "/api/v1/reloads", params=params)
+        page = parse_json(response, Page, "GET /api/v1/reloads")
+        if not page.data:
+            return None
+        reload = parse_model(page.data[0], Reload, "GET /api/v1/reloads")
+        return reload if reload.creation_time >= created_since or reload.is_active else None
+
+    def space(self, space_id: str) -> Space | None:
+        """A space's facts, or None when it does not exist (or is not visible)."""
+        endpoint = "/api/v1/spaces/{spaceId}"
+        try:
+            response = self._sender.send(endpoint, "GET", f"/api/v1/spaces/{space_id}")
+        except ApiError as error:
+            if error.status in (403, 404):
+                return None
+            raise
+        return parse_json(response, Space, f"GET {endpoint}")
+
+    def start_reload(self, app_id: str) -> StartResult:
+        """``POST /api/v1/reloads``; a 429 here means a reload is already pending."""
+        endpoint = "/api/v1/reloads"
+        try:
+            response = self._sender.send(endpoint, "POST", endpoint, json={"appId": app_id})
+        except RateLimitedError:
+            return StartResult("pending", detail="a reload is already pending")
+        except ApiError as error:
+            return _refused_start(error)
+        return StartResult("started", parse_json(response, Reload, f"POST {endpoint}"))
+
+
+def _refused_start(error: ApiError) -> StartResult:
+    if error.status == 403 and error.code == "RELOADS-013":
+        return StartResult("quota", detail=f"{error.code}: {error.title}")
+    if error.status == 403:
+        return StartResult("forbidden", detail=f"{error.code}: {error.title}")
+    if error.status == 404:
+        return StartResult("not_found", detail=f"{error.code}: {error.title}")
+    raise error
+
+
+def connect(
+    tenant_url: str,
+    api_key: SecretStr,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    timeout_s: float = 30.0,
+    sender_options: dict[str, Any] | None = None,
+) -> QlikClient:
+    """A client for one tenant; tests pass a respx or simulator ``transport``."""
+    http = httpx.Client(
+        base_url=tenant_url,
+        auth=ApiKeyAuth(api_key),
+        transport=transport,
+        timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
+        headers={"User-Agent": "reload-chain", "Accept": "application/json"},
+        follow_redirects=False,
+    )
+    return QlikClient(http, Sender(http, **(sender_options or {})))

@@ -1,0 +1,52 @@
+"""The tenant client's errors: what went wrong talking to Qlik Cloud, mapped at the boundary.
+
+Callers branch on the class, never on httpx or pydantic exceptions:
+
+- ``RetryableError``: the work is left for the next sweep (network, 5xx, 429, unreadable answers).
+- ``AuthenticationError``: bad credentials; nothing can be done until the settings change.
+- ``ApiError``: the tenant understood and refused; retrying will not help.
+"""
+
+from __future__ import annotations
+
+
+class QlikError(Exception):
+    """Base of every error raised by the tenant client."""
+
+    exit_code = 1
+
+
+class RetryableError(QlikError):
+    """The call may succeed later; the work it served must be retried next sweep."""
+
+
+class TransientError(RetryableError):
+    """Network failure, timeout or 5xx answer."""
+
+
+class RateLimitedError(RetryableError):
+    """The tenant answered 429 for a rate-limit tier; ``retry_after`` is in seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BadResponseError(RetryableError):
+    """The answer was not JSON or did not have the shape the OpenAPI spec promises."""
+
+
+class AuthenticationError(QlikError):
+    """401: the API key or OAuth client is wrong, expired or revoked."""
+
+    exit_code = 2
+
+
+class ApiError(QlikError):
+    """A 4xx answer other than 401/429: the tenant refused the request."""
+
+    def __init__(self, status: int, code: str, title: str, endpoint: str) -> None:
+        super().__init__(f"{endpoint} answered {status} {code}: {title}")
+        self.status = status
+        self.code = code
+        self.title = title

@@ -1,0 +1,92 @@
+"""Normalise reload-finished audit events into ``FinishedReload`` records.
+
+Two event types are understood: ``com.qlik.v1.app.reload.finished`` (one per engine attempt,
+app id in ``extensions.topLevelResourceId``, status ``ok``/``error``) and
+``com.qlik.v1.reload.finished`` (one per reload, app id in ``data.appId``, reload statuses).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from qlik.times import parse_time
+
+EventType = Literal["com.qlik.v1.app.reload.finished", "com.qlik.v1.reload.finished"]
+APP_RELOAD_FINISHED: EventType = "com.qlik.v1.app.reload.finished"
+RELOAD_FINISHED: EventType = "com.qlik.v1.reload.finished"
+
+Outcome = Literal["success", "failure", "canceled"]
+
+_OUTCOMES: dict[str, Outcome] = {
+    "ok": "success",
+    "succeeded": "success",
+    "error": "failure",
+    "failed": "failure",
+    "exceeded_limit": "failure",
+    "canceled": "canceled",
+}
+
+
+class InvalidEventError(ValueError):
+    """The event lacks a field the program needs or has a value it cannot read."""
+
+
+@dataclass(frozen=True)
+class FinishedReload:
+    """One finished reload of a source app, as read from one audit event."""
+
+    event_id: str
+    event_time: datetime
+    app_id: str
+    reload_id: str
+    outcome: Outcome
+    ended_at: datetime
+
+
+def parse_finished_reload(raw: Any) -> FinishedReload:
+    """Read one audit event; raise ``InvalidEventError`` saying which field is wrong."""
+    if not isinstance(raw, dict):
+        raise InvalidEventError(f"event is a {type(raw).__name__}, not an object")
+    event_id = _text("id", raw.get("id") or raw.get("eventId"))
+    event_type = raw.get("eventType", APP_RELOAD_FINISHED)
+    data = raw.get("data")
+    if not isinstance(data, dict):
+        raise InvalidEventError("data: missing or not an object")
+    if event_type == APP_RELOAD_FINISHED:
+        extensions = raw.get("extensions") or {}
+        app_id = _text("extensions.topLevelResourceId", extensions.get("topLevelResourceId"))
+    elif event_type == RELOAD_FINISHED:
+        app_id = _text("data.appId", data.get("appId"))
+    else:
+        raise InvalidEventError(f"eventType: unknown type {event_type!r}")
+    event_time = _time("eventTime", raw.get("eventTime"))
+    status = _text("data.status", data.get("status"))
+    outcome = _OUTCOMES.get(status.lower())
+    if outcome is None:
+        raise InvalidEventError(f"data.status: unknown status {status!r}")
+    end_value = data.get("endTime")
+    return FinishedReload(
+        event_id=event_id,
+        event_time=event_time,
+        app_id=app_id.lower(),
+        reload_id=_text("data.reloadId", data.get("reloadId") or data.get("id")),
+        outcome=outcome,
+        ended_at=_time("data.endTime", end_value) if end_value else event_time,
+    )
+
+
+def _text(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidEventError(f"{field}: missing or empty")
+    return value.strip()
+
+
+def _time(field: str, value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise InvalidEventError(f"{field}: missing or not a string")
+    try:
+        return parse_time(value)
+    except ValueError as error:
+        raise InvalidEventError(f"{field}: {error}") from None

@@ -1,0 +1,140 @@
+"""One HTTP exchange with the tenant: counting, retrying reads, and mapping errors.
+
+Everything below the tenant client's methods goes through ``Sender.send``, so every call is
+counted per endpoint and every httpx or JSON failure becomes a ``qlik.errors`` exception.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+from loguru import logger
+from pydantic import BaseModel, ValidationError
+
+from qlik.errors import (
+    ApiError,
+    AuthenticationError,
+    BadResponseError,
+    RateLimitedError,
+    TransientError,
+)
+from qlik.models import ErrorBody
+
+MAX_RETRY_AFTER_S = 60.0
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class Sender:
+    """Sends requests for the tenant client; read retries back off with jitter."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        retries: int = 3,
+        backoff_s: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.http = http
+        self.calls: Counter[str] = Counter()
+        self._retries = retries
+        self._backoff_s = backoff_s
+        self._sleep = sleep
+
+    def send(self, endpoint: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send once or, for reads, until it succeeds or the retries are spent."""
+        self._check_same_origin(url)
+        for attempt in range(self._retries + 1):
+            try:
+                return self._send_once(endpoint, method, url, **kwargs)
+            except httpx.ConnectError as error:
+                # Nothing reached the tenant, so even a POST may be repeated.
+                failure: Exception = TransientError(f"{endpoint}: cannot connect: {error}")
+            except (TransientError, RateLimitedError) as error:
+                if method != "GET":
+                    raise
+                failure = error
+            except httpx.TransportError as error:
+                if method != "GET":
+                    raise TransientError(f"{endpoint}: {type(error).__name__}") from None
+                failure = TransientError(f"{endpoint}: {type(error).__name__}: {error}")
+            if attempt == self._retries:
+                raise failure
+            self._pause(endpoint, attempt, failure)
+        raise AssertionError("unreachable")
+
+    def _send_once(self, endpoint: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        self.calls[f"{method} {endpoint}"] += 1
+        response = self.http.request(method, url, **kwargs)
+        if response.status_code >= 400:
+            raise_for_answer(response, f"{method} {endpoint}")
+        return response
+
+    def _pause(self, endpoint: str, attempt: int, failure: Exception) -> None:
+        if isinstance(failure, RateLimitedError):
+            delay = min(failure.retry_after, MAX_RETRY_AFTER_S)
+        else:
+            delay = self._backoff_s * (2**attempt) * (0.5 + random.random())
+        logger.warning("{}; retrying in {:.1f}s", failure, delay)
+        self._sleep(delay)
+
+    def _check_same_origin(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.netloc and parts.netloc != self.http.base_url.netloc.decode():
+            raise BadResponseError(f"refusing to follow a link to another host: {parts.netloc}")
+
+
+def raise_for_answer(response: httpx.Response, endpoint: str) -> None:
+    """Map a 4xx/5xx answer to the project's error classes."""
+    status = response.status_code
+    if status >= 500:
+        raise TransientError(f"{endpoint} answered {status}")
+    if status == 429:
+        raise RateLimitedError(f"{endpoint} answered 429", _retry_after(response))
+    detail = error_detail(response)
+    if status == 401:
+        raise AuthenticationError(f"{endpoint} answered 401 {detail.code}: {detail.title}")
+    raise ApiError(status, detail.code, detail.title, endpoint)
+
+
+def error_detail(response: httpx.Response) -> Any:
+    """The first entry of a Qlik ``errors`` body, or an empty one if the body is not that."""
+    try:
+        return ErrorBody.model_validate(response.json()).first
+    except (ValueError, ValidationError):
+        return ErrorBody().first
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "1")))
+    except ValueError:
+        return 1.0
+
+
+def parse_json(response: httpx.Response, model: type[ModelT], endpoint: str) -> ModelT:
+    """Validate a JSON answer against ``model``; a non-JSON answer is a ``BadResponseError``."""
+    try:
+        payload = response.json()
+    except ValueError:
+        kind = response.headers.get("content-type", "unknown content type")
+        raise BadResponseError(f"{endpoint}: answer is not JSON ({kind})") from None
+    return parse_model(payload, model, endpoint)
+
+
+def parse_model(payload: Any, model: type[ModelT], endpoint: str) -> ModelT:
+    """Validate decoded JSON against ``model``; a mismatch is a ``BadResponseError``."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as error:
+        first = error.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "top level"
+        message = f"{endpoint}: unexpected answer at {where}: {first['msg']}"
+        raise BadResponseError(message) from None

@@ -1,0 +1,77 @@
+"""``reload-chain``: parse the command line, build settings and logging, run one command."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from qlik.errors import QlikError
+from scheduler import commands
+from scheduler.config import load_settings
+from scheduler.lock import LockHeldError
+from scheduler.logs import configure_logging
+from scheduler.settings import SettingsError
+from state.database import StateError
+
+VERSION = "0.1.0"
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR")
+# Flags that override a setting of the same name (SPEC section 6 precedence).
+SETTING_FLAGS = ("interval_minutes",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line of SPEC section 5."""
+    parser = argparse.ArgumentParser(prog="reload-chain", description="Chain Qlik Cloud reloads.")
+    parser.add_argument("--version", action="version", version=f"reload-chain {VERSION}")
+    parser.add_argument(
+        "--config", type=Path, help="settings TOML file (default: ./reload-chain.toml)"
+    )
+    parser.add_argument("--log-level", default="INFO", choices=LOG_LEVELS, type=str.upper)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sweep = sub.add_parser("sweep", help="one sweep, then exit (Task Scheduler, catch-up)")
+    sweep.add_argument(
+        "--dry-run", action="store_true", help="decide and print; start nothing, record nothing"
+    )
+    sweep.add_argument(
+        "--since", metavar="ISO", help="read events from this time instead of the cursor"
+    )
+    sweep.add_argument("--json", action="store_true", help="print the sweep report as JSON")
+    sweep.set_defaults(handler=commands.cmd_sweep)
+
+    run = sub.add_parser("run", help="background process: sweep every N minutes")
+    run.add_argument(
+        "--interval-minutes", type=int, metavar="N", help="minutes between sweeps (default 2)"
+    )
+    run.set_defaults(handler=commands.cmd_run)
+
+    status = sub.add_parser("status", help="cursor, last sweeps and recent decisions")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=commands.cmd_status)
+
+    demo = sub.add_parser("demo", help="run against the built-in simulated tenant")
+    demo.set_defaults(handler=commands.cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script and ``python -m scheduler``; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level)
+    try:
+        settings = load_settings(args.config, _setting_flags(args))
+        if settings.log_file is not None:
+            configure_logging(args.log_level, settings.log_file)
+        code: int = args.handler(args, settings)
+        return code
+    except (SettingsError, LockHeldError, StateError, QlikError) as error:
+        logger.error("{}", error)
+        return int(error.exit_code)
+
+
+def _setting_flags(args: argparse.Namespace) -> dict[str, Any]:
+    return {name: getattr(args, name, None) for name in SETTING_FLAGS}

@@ -1,0 +1,112 @@
+"""Build ``Settings`` from flags, environment and the TOML file, naming the source of any error."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from scheduler.settings import (
+    CHAIN_TABLES,
+    CONFIG_ENV,
+    CONFIG_FILE_NAME,
+    ENVIRONMENT,
+    PATH_KEYS,
+    Settings,
+    SettingsError,
+)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Values from one source, and how to name that source in an error."""
+
+    values: dict[str, Any]
+    describe: Mapping[str, str]
+
+
+def find_config_file(flag: Path | None, environ: Mapping[str, str]) -> Path | None:
+    """``--config``, else ``$RELOAD_CHAIN_CONFIG``, else ``./reload-chain.toml`` if it exists."""
+    if flag is not None:
+        return _existing(flag, "--config")
+    if environ.get(CONFIG_ENV):
+        return _existing(Path(environ[CONFIG_ENV]), CONFIG_ENV)
+    local = Path(CONFIG_FILE_NAME)
+    return local if local.is_file() else None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The whole TOML document; a syntax error names the file and line."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"{path}: invalid TOML: {error}") from None
+    except OSError as error:
+        raise SettingsError(f"{path}: cannot read settings file: {error.strerror}") from None
+
+
+def load_settings(
+    config_flag: Path | None = None,
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Settings from flags > environment > TOML file > defaults."""
+    env = os.environ if environ is None else environ
+    config_path = find_config_file(config_flag, env)
+    layers = [
+        _flag_layer(flags or {}),
+        _env_layer(env),
+        _file_layer(config_path) if config_path else Layer({}, {}),
+    ]
+    merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for layer in reversed(layers):
+        merged.update(layer.values)
+        origins.update({key: layer.describe[key] for key in layer.values})
+    try:
+        return Settings(**merged)
+    except ValidationError as error:
+        raise settings_error(error, origins) from None
+
+
+def settings_error(error: ValidationError, origins: Mapping[str, str]) -> SettingsError:
+    """One line: which key, from where, and what is wrong with it."""
+    first = error.errors(include_url=False, include_input=False)[0]
+    key = str(first["loc"][0]) if first["loc"] else "settings"
+    where = origins.get(key, "defaults")
+    if first["type"] == "extra_forbidden":
+        return SettingsError(f"unknown setting {key!r} in {where}")
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return SettingsError(f"invalid setting {key} (from {where}): {message}")
+
+
+def _flag_layer(flags: Mapping[str, Any]) -> Layer:
+    values = {key: value for key, value in flags.items() if value is not None}
+    return Layer(values, {key: "--" + key.replace("_", "-") for key in values})
+
+
+def _env_layer(environ: Mapping[str, str]) -> Layer:
+    values = {key: environ[name] for key, name in ENVIRONMENT.items() if environ.get(name)}
+    return Layer(values, {key: f"environment {ENVIRONMENT[key]}" for key in values})
+
+
+def _file_layer(path: Path) -> Layer:
+    document = read_toml(path)
+    values = {key: value for key, value in document.items() if key not in CHAIN_TABLES}
+    for key in PATH_KEYS:
+        if isinstance(values.get(key), str):
+            # Relative paths in the file are relative to the file, not to the working directory.
+            values[key] = (path.parent / Path(values[key]).expanduser()).resolve()
+    return Layer(values, dict.fromkeys(values, str(path)))
+
+
+def _existing(path: Path, named_by: str) -> Path:
+    if not path.is_file():
+        raise SettingsError(f"settings file {path} (from {named_by}) does not exist")
+    return path

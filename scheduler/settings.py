@@ -1,0 +1,126 @@
+"""Settings: one pydantic object built once in ``main()`` from flags, environment and TOML.
+
+Precedence is flag > environment > TOML file > default. The layers are merged here, not by
+pydantic-settings' own sources, so that an invalid value can be reported with where it came
+from (``--interval-minutes``, ``RELOAD_CHAIN_TOLERANCE_MINUTES``, ``reload-chain.toml``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import platformdirs
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from qlik.events import APP_RELOAD_FINISHED, EventType
+
+CONFIG_FILE_NAME = "reload-chain.toml"
+CONFIG_ENV = "RELOAD_CHAIN_CONFIG"
+# Tables of the settings file that hold chain definitions, not settings.
+CHAIN_TABLES = frozenset({"apps", "edge", "join"})
+
+ENVIRONMENT: dict[str, str] = {
+    "tenant_url": "QLIK_TENANT_URL",
+    "api_key": "QLIK_API_KEY",
+    "client_id": "QLIK_CLIENT_ID",
+    "client_secret": "QLIK_CLIENT_SECRET",
+    "database": "RELOAD_CHAIN_DB",
+    "tag_prefix": "RELOAD_CHAIN_TAG_PREFIX",
+    "tolerance_minutes": "RELOAD_CHAIN_TOLERANCE_MINUTES",
+    "only_managed_spaces": "RELOAD_CHAIN_ONLY_MANAGED_SPACES",
+    "auto_resolve_access": "RELOAD_CHAIN_AUTO_RESOLVE_ACCESS",
+    "interval_minutes": "RELOAD_CHAIN_INTERVAL_MINUTES",
+    "overlap_minutes": "RELOAD_CHAIN_OVERLAP_MINUTES",
+    "first_run_lookback_minutes": "RELOAD_CHAIN_FIRST_RUN_LOOKBACK_MINUTES",
+    "log_file": "RELOAD_CHAIN_LOG_FILE",
+    "event_type": "RELOAD_CHAIN_EVENT_TYPE",
+}
+PATH_KEYS = ("database", "log_file")
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message names the key and where it came from."""
+
+    exit_code = 2
+
+
+def default_database() -> Path:
+    """``<user data dir>/reload-chain/state.db`` (platformdirs, so right on Windows too)."""
+    return Path(platformdirs.user_data_dir("reload-chain", appauthor=False)) / "state.db"
+
+
+class Settings(BaseSettings):
+    """Every setting of SPEC section 6. Secrets are ``SecretStr`` and never printed."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True)
+
+    tenant_url: str | None = None
+    api_key: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    database: Path = Field(default_factory=default_database)
+    tag_prefix: str = Field("next-", min_length=1)
+    tolerance_minutes: int = Field(10, ge=0)
+    only_managed_spaces: bool = False
+    auto_resolve_access: bool = True
+    interval_minutes: int = Field(2, ge=1)
+    overlap_minutes: int = Field(5, ge=0)
+    first_run_lookback_minutes: int = Field(60, ge=1)
+    log_file: Path | None = None
+    event_type: EventType = APP_RELOAD_FINISHED
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the values merged by ``load_settings``, which reads environment and file itself."""
+        return (init_settings,)
+
+    @field_validator("tenant_url")
+    @classmethod
+    def _https_unless_loopback(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return check_tenant_url(value)
+
+    def require_tenant(self) -> tuple[str, SecretStr]:
+        """Tenant URL and API key, or a ``SettingsError`` saying what to set."""
+        if not self.tenant_url:
+            raise SettingsError(
+                "missing setting tenant_url: set QLIK_TENANT_URL or tenant_url in reload-chain.toml"
+            )
+        if self.api_key is None:
+            raise SettingsError(
+                "missing setting api_key: set QLIK_API_KEY or api_key in reload-chain.toml"
+            )
+        return self.tenant_url, self.api_key
+
+
+def check_tenant_url(value: str) -> str:
+    """``https://host`` (trailing slash removed); ``http://`` only for loopback hosts."""
+    url = value.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(
+            f"must be an https:// URL such as https://tenant.eu.qlikcloud.com, not {url!r}"
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ValueError("must use https:// (plain http:// is allowed only for loopback hosts)")
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,75 @@
+"""Named, ordered schema migrations. Append new ones; never edit or reorder applied ones."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    apply: Callable[[Database], None]
+
+
+def _initial_schema(db: Database) -> None:
+    db.table("cursor").create({"name": str, "position": str, "updated_at": str}, pk="name")
+    db.table("handled_events").create(
+        {"event_id": str, "reload_id": str, "app_id": str, "event_time": str, "sweep_id": str},
+        pk="event_id",
+    )
+    db.table("handled_events").create_index(["reload_id"])
+    db.table("invalid_events").create(
+        {"key": str, "event_id": str, "reason": str, "raw": str, "sweep_id": str, "seen_at": str},
+        pk="key",
+    )
+    db.table("settled_edges").create(
+        {
+            "source_reload_id": str,
+            "target_app_id": str,
+            "sweep_id": str,
+            "decision": str,
+            "reason": str,
+        },
+        pk=("source_reload_id", "target_app_id"),
+    )
+    db.table("ledger").create(
+        {
+            "sweep_id": str,
+            "app_id": str,
+            "state": str,
+            "decision": str,
+            "reason": str,
+            "reload_id": str,
+            "sources": str,
+            "source_reloads": str,
+            "detail": str,
+            "updated_at": str,
+        },
+        pk=("sweep_id", "app_id"),
+    )
+    db.table("ledger").create_index(["app_id"])
+    db.table("sweeps").create(
+        {
+            "sweep_id": str,
+            "started_at": str,
+            "finished_at": str,
+            "dry_run": int,
+            "window_from": str,
+            "window_to": str,
+            "events_read": int,
+            "events_new": int,
+            "events_invalid": int,
+            "sources": int,
+            "decisions": str,
+            "api_calls": str,
+            "duration_s": float,
+            "exit_code": int,
+        },
+        pk="sweep_id",
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (Migration("0001_initial_schema", _initial_schema),)
