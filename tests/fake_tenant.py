@@ -1,0 +1,215 @@
+"""A small stateful Qlik Cloud tenant behind respx, for sweep and CLI tests.
+
+It answers the endpoints the sweep uses from in-memory apps, reloads and audit events, in the
+shapes of the OpenAPI specs. (The full simulator, served over real HTTP, lives in simulator/.)
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import respx
+
+from qlik.times import format_time, parse_time
+
+TENANT = "https://tenant.example.qlikcloud.com"
+
+
+def app_id(n: int) -> str:
+    """A deterministic app GUID for test app number ``n``."""
+    return f"00000000-0000-4000-8000-{n:012d}"
+
+
+@dataclass
+class FakeApp:
+    id: str
+    name: str
+    tags: list[str] = field(default_factory=list)
+    space_id: str | None = None
+
+
+@dataclass
+class FakeTenant:
+    """Apps, spaces, reloads and audit events; ``now`` is moved by the test."""
+
+    now: datetime
+    base_url: str = TENANT
+    apps: dict[str, FakeApp] = field(default_factory=dict)
+    spaces: dict[str, str] = field(default_factory=dict)
+    reloads: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)
+    post_answers: dict[str, httpx.Response] = field(default_factory=dict)
+    tenant_listing: bool = True
+    unauthorized: bool = False
+    _ids: itertools.count[int] = field(default_factory=itertools.count)
+
+    def add_app(self, n: int, tags: list[str] | None = None, space_id: str | None = None) -> str:
+        """Add app number ``n``; tags like ``next-<id>``; returns its id."""
+        new = FakeApp(app_id(n), f"App {n}", list(tags or []), space_id)
+        self.apps[new.id] = new
+        return new.id
+
+    def finish(
+        self, app: str, status: str = "ok", at: datetime | None = None, copies: int = 1
+    ) -> str:
+        """A reload of ``app`` ends at ``at`` (default now); ``copies`` > 1 repeats its event."""
+        ended = at or self.now
+        reload = self._reload(
+            app, "SUCCEEDED" if status == "ok" else "FAILED", ended - timedelta(minutes=2)
+        )
+        reload |= {
+            "startTime": format_time(ended - timedelta(minutes=2)),
+            "endTime": format_time(ended),
+        }
+        for _ in range(copies):
+            self.events.append(self.event(app, reload["id"], status, ended))
+        return str(reload["id"])
+
+    def age_reloads(self, by: timedelta) -> None:
+        """Move every reload ``by`` into the past and finish the active ones successfully."""
+        for reload in self.reloads:
+            for key in ("creationTime", "startTime", "endTime"):
+                if key in reload:
+                    reload[key] = format_time(parse_time(reload[key]) - by)
+            if reload["status"] in ("QUEUED", "RELOADING"):
+                reload["status"] = "SUCCEEDED"
+
+    def event(self, app: str, reload_id: str, status: str, ended: datetime) -> dict[str, Any]:
+        """A ``com.qlik.v1.app.reload.finished`` audit event as the audits API returns it."""
+        return {
+            "id": f"evt-{next(self._ids)}",
+            "eventType": "com.qlik.v1.app.reload.finished",
+            "eventTypeVersion": "1.0.0",
+            "eventTime": format_time(ended),
+            "source": "com.qlik/engine",
+            "tenantId": "tenant-1",
+            "userId": "user-1",
+            "extensions": {"topLevelResourceId": app},
+            "data": {
+                "reloadId": reload_id,
+                "status": status,
+                "endTime": format_time(ended),
+                "isPartialReload": False,
+            },
+        }
+
+    def install(self, router: respx.MockRouter) -> None:
+        """Register the tenant's routes on a respx router."""
+        routes = [
+            (router.get("/api/v1/audits"), self._audits),
+            (router.get("/api/v1/items"), self._items),
+            (router.get("/api/v1/reloads"), self._list_reloads),
+            (router.post("/api/v1/reloads"), self._start),
+            (router.get(url__regex=r"/api/v1/spaces/(?P<space>[^/]+)$"), self._space),
+        ]
+        for route, handler in routes:
+            route.mock(side_effect=self._authorized(handler))
+
+    def _authorized(self, handler: Callable[..., httpx.Response]) -> Callable[..., httpx.Response]:
+        """With ``unauthorized`` set, every call answers 401 instead."""
+
+        def answer(request: httpx.Request, **kwargs: Any) -> httpx.Response:
+            if self.unauthorized:
+                errors = [{"code": "HTTP-401", "title": "Unauthorized"}]
+                return httpx.Response(401, json={"errors": errors, "traceId": "t-1"})
+            return handler(request, **kwargs)
+
+        return answer
+
+    def _reload(self, app: str, status: str, created: datetime) -> dict[str, Any]:
+        reload = {
+            "id": f"rld-{next(self._ids)}",
+            "appId": app,
+            "tenantId": "tenant-1",
+            "userId": "user-1",
+            "type": "external",
+            "status": status,
+            "partial": False,
+            "creationTime": format_time(created),
+        }
+        self.reloads.append(reload)
+        return reload
+
+    def _audits(self, request: httpx.Request) -> httpx.Response:
+        query = _query(request)
+        start, end = (parse_time(part) for part in query["eventTime"].split("/"))
+        assert query["sort"] == "+eventTime"
+        rows = [
+            e
+            for e in self.events
+            if start <= parse_time(e["eventTime"]) <= end and e["eventType"] == query["eventType"]
+        ]
+        rows.sort(key=lambda e: parse_time(e["eventTime"]))
+        return self._page(request, rows, int(query.get("limit", 10)))
+
+    def _items(self, request: httpx.Request) -> httpx.Response:
+        query = _query(request)
+        wanted = query["resourceIds"].split(",")
+        assert len(wanted) <= 100 and "app" in query["resourceType"].split(",")
+        rows = [self._item(self.apps[i]) for i in wanted if i in self.apps]
+        return httpx.Response(
+            200, json={"data": rows, "links": {"self": {"href": str(request.url)}}}
+        )
+
+    def _item(self, app: FakeApp) -> dict[str, Any]:
+        tags = [{"id": f"tag-{name}", "name": name} for name in app.tags]
+        item = {
+            "id": f"item-{app.id}",
+            "name": app.name,
+            "resourceId": app.id,
+            "resourceType": "app",
+            "meta": {"tags": tags, "collections": [], "actions": [], "isFavorited": False},
+        }
+        return item | ({"spaceId": app.space_id} if app.space_id else {})
+
+    def _list_reloads(self, request: httpx.Request) -> httpx.Response:
+        query = _query(request)
+        if "appId" not in query and not self.tenant_listing:
+            return httpx.Response(
+                403, json={"errors": [{"code": "RELOADS-003", "title": "Forbidden"}]}
+            )
+        rows = [r for r in self.reloads if query.get("appId") in (None, r["appId"])]
+        rows.sort(key=lambda r: r["creationTime"], reverse=True)
+        return self._page(request, rows, int(query.get("limit", 10)))
+
+    def _start(self, request: httpx.Request) -> httpx.Response:
+        app = json.loads(request.content)["appId"]
+        if app in self.post_answers:
+            return self.post_answers[app]
+        self.started.append(app)
+        return httpx.Response(201, json=self._reload(app, "QUEUED", self.now))
+
+    def _space(self, request: httpx.Request, space: str) -> httpx.Response:
+        if space not in self.spaces:
+            return httpx.Response(
+                404, json={"errors": [{"code": "SPACES-404", "title": "Not found"}]}
+            )
+        body = {
+            "id": space,
+            "name": space,
+            "type": self.spaces[space],
+            "tenantId": "tenant-1",
+            "links": {},
+        }
+        return httpx.Response(200, json=body)
+
+    def _page(
+        self, request: httpx.Request, rows: list[dict[str, Any]], limit: int
+    ) -> httpx.Response:
+        offset = int(_query(request).get("next", 0))
+        links: dict[str, Any] = {"self": {"href": str(request.url)}}
+        if offset + limit < len(rows):
+            links["next"] = {"href": str(request.url.copy_set_param("next", offset + limit))}
+        return httpx.Response(200, json={"data": rows[offset : offset + limit], "links": links})
+
+
+def _query(request: httpx.Request) -> dict[str, str]:
+    return {key: values[-1] for key, values in parse_qs(urlsplit(str(request.url)).query).items()}

@@ -1,0 +1,178 @@
+"""The command line through ``main()``: exit codes, JSON shape, dry run, lock, settings errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from scheduler.cli import main
+from scheduler.lock import sweep_lock
+from state.database import open_database
+from tests.fake_tenant import TENANT, FakeTenant
+
+SPEC_KEYS = {
+    "sweep_id",
+    "dry_run",
+    "window",
+    "events",
+    "sources",
+    "decisions",
+    "api_calls",
+    "duration_s",
+}
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "state.db"
+    monkeypatch.setenv("QLIK_TENANT_URL", TENANT)
+    monkeypatch.setenv("QLIK_API_KEY", "secret-key-123")
+    monkeypatch.setenv("RELOAD_CHAIN_DB", str(path))
+    return path
+
+
+@pytest.fixture
+def chain(tenant: FakeTenant) -> tuple[str, str]:
+    """App 1 tagged next-<app 2>; app 1 finished five minutes before the real clock's now."""
+    from scheduler.clock import utc_now
+
+    tenant.now = utc_now()
+    b = tenant.add_app(2)
+    a = tenant.add_app(1, tags=[f"next-{b}"])
+    tenant.finish(a, at=tenant.now - timedelta(minutes=5))
+    return a, b
+
+
+def dump(path: Path) -> list[str]:
+    db = open_database(path)
+    try:
+        return list(db.conn.iterdump())
+    finally:
+        db.close()
+
+
+def test_sweep_json_is_the_spec_object(
+    database: Path, tenant: FakeTenant, chain: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = chain
+    assert main(["sweep", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) == SPEC_KEYS
+    assert set(report["window"]) == {"from", "to"}
+    assert report["events"] == {"read": 1, "new": 1, "invalid": 0}
+    assert report["sources"] == 1
+    (decision,) = report["decisions"]
+    assert decision["app_id"] == b and decision["decision"] == "triggered"
+    assert decision["reason"] == "triggered" and decision["sources"] == [a]
+    assert decision["reload_id"].startswith("rld-")
+    assert report["api_calls"]["POST /api/v1/reloads"] == 1
+    assert tenant.started == [b]
+
+
+def test_dry_run_leaves_the_database_unchanged(
+    database: Path, tenant: FakeTenant, chain: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = chain
+    assert main(["sweep"]) == 0
+    tenant.age_reloads(timedelta(minutes=30))
+    tenant.finish(a, at=tenant.now - timedelta(minutes=1))
+    before = dump(database)
+    capsys.readouterr()
+
+    assert main(["sweep", "--dry-run", "--json"]) == 0
+
+    report = json.loads(capsys.readouterr().out)
+    assert report["dry_run"] is True
+    assert [(d["app_id"], d["decision"]) for d in report["decisions"]] == [(b, "triggered")]
+    assert dump(database) == before
+    assert tenant.started == [b]
+
+
+def test_bad_settings_exit_2_with_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QLIK_TENANT_URL", "http://tenant.example.com")
+    assert main(["sweep"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "tenant_url" in err[0] and "QLIK_TENANT_URL" in err[0]
+
+
+def test_missing_tenant_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sweep"]) == 2
+    assert "missing setting tenant_url" in capsys.readouterr().err
+
+
+def test_rejected_api_key_exits_2_and_changes_nothing(
+    database: Path, tenant: FakeTenant, chain: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    tenant.unauthorized = True
+    assert main(["sweep"]) == 2
+    captured = capsys.readouterr()
+    assert "401" in captured.err
+    assert "secret-key-123" not in captured.err + captured.out
+    db = open_database(database)
+    assert db.table("sweeps").count == 0 and db.table("cursor").count == 0
+    db.close()
+
+
+def test_second_sweep_while_one_holds_the_lock_exits_3(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with sweep_lock(database):
+        assert main(["sweep"]) == 3
+    assert "another reload-chain sweep is running" in capsys.readouterr().err
+
+
+def test_work_left_for_next_sweep_exits_1(
+    database: Path, tenant: FakeTenant, chain: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    tenant.post_answers[chain[1]] = httpx.Response(502)
+    assert main(["sweep", "--json"]) == 1
+    (decision,) = json.loads(capsys.readouterr().out)["decisions"]
+    assert (decision["decision"], decision["reason"]) == ("failed", "transient")
+
+
+def test_since_reads_from_the_given_time(
+    database: Path, tenant: FakeTenant, chain: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    since = (tenant.now - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    tenant.finish(chain[0], at=tenant.now - timedelta(hours=2))
+    assert main(["sweep", "--since", since, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["window"]["from"].startswith(since[:19])
+    assert report["events"]["read"] == 2
+
+
+def test_invalid_since_exits_2(database: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sweep", "--since", "yesterday"]) == 2
+    assert "--since" in capsys.readouterr().err
+
+
+def test_status_json_after_a_sweep(
+    database: Path, tenant: FakeTenant, chain: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["sweep"])
+    capsys.readouterr()
+    assert main(["status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["cursor"] is not None
+    assert [d["app_id"] for d in status["decisions"]] == [chain[1]]
+    assert status["sweeps"][0]["exit_code"] == 0
+
+
+def test_python_dash_m_scheduler_is_the_same_program() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "scheduler", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert result.stdout.startswith("reload-chain ")

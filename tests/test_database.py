@@ -1,0 +1,181 @@
+"""Opening the state database: tables, named migrations applied once, and error mapping."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+
+from state.database import SchemaTooNewError, StateError, migrate, open_database
+from state.migrations import MIGRATIONS, Migration
+
+TABLES = {
+    "migrations",
+    "cursor",
+    "handled_events",
+    "invalid_events",
+    "settled_edges",
+    "ledger",
+    "sweeps",
+}
+
+
+def migration_names(db: Database) -> list[str]:
+    return [row["name"] for row in db.table("migrations").rows]
+
+
+def test_memory_database_has_every_table() -> None:
+    db = open_database(":memory:")
+    assert set(db.table_names()) == TABLES
+    assert migration_names(db) == ["0001_initial_schema"]
+
+
+def test_file_database_has_every_table(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "state.db"
+    db = open_database(path)
+    assert path.is_file()
+    assert set(db.table_names()) == TABLES
+    db.close()
+
+
+def test_file_database_sets_busy_timeout(tmp_path: Path) -> None:
+    db = open_database(tmp_path / "state.db")
+    assert db.execute("PRAGMA busy_timeout").fetchone()[0] == 10_000
+    db.close()
+
+
+def test_migrations_are_named_and_unique() -> None:
+    names = [migration.name for migration in MIGRATIONS]
+    assert names
+    assert len(set(names)) == len(names)
+    assert names == sorted(names)
+
+
+def test_migrate_returns_the_names_it_applied_and_nothing_the_second_time() -> None:
+    db = Database(memory=True)
+    assert migrate(db, MIGRATIONS, ":memory:") == ["0001_initial_schema"]
+    assert migrate(db, MIGRATIONS, ":memory:") == []
+    assert migration_names(db) == ["0001_initial_schema"]
+
+
+def test_reopening_a_file_applies_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    open_database(path).close()
+    db = Database(sqlite3.connect(path))
+    assert migrate(db, MIGRATIONS, str(path)) == []
+    assert db.table("migrations").count == 1
+    db.close()
+
+
+def test_reopening_keeps_data(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    db = open_database(path)
+    db.table("cursor").insert({"name": "audit_events", "position": "p", "updated_at": "u"})
+    db.close()
+    again = open_database(path)
+    assert list(again.table("cursor").rows) == [
+        {"name": "audit_events", "position": "p", "updated_at": "u"}
+    ]
+    again.close()
+
+
+def test_new_migration_is_applied_on_top_of_old_ones(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    open_database(path).close()
+
+    def add_notes(db: Database) -> None:
+        db.table("notes").create({"text": str})
+
+    newer = (*MIGRATIONS, Migration("0002_notes", add_notes))
+    db = open_database(path, newer)
+    assert "notes" in db.table_names()
+    assert migration_names(db) == ["0001_initial_schema", "0002_notes"]
+    db.close()
+
+
+def test_unknown_migration_means_schema_too_new(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    db = open_database(path)
+    db.table("migrations").insert({"name": "0099_from_the_future", "applied_at": "x"})
+    db.close()
+
+    with pytest.raises(SchemaTooNewError) as raised:
+        open_database(path)
+
+    assert raised.value.exit_code == 2
+    assert str(path) in str(raised.value)
+    assert "0099_from_the_future" in str(raised.value)
+
+
+def test_schema_too_new_is_a_state_error() -> None:
+    assert issubclass(SchemaTooNewError, StateError)
+    assert StateError.exit_code == 1
+
+
+def _create_first(db: Database) -> None:
+    db.table("first").create({"id": int}, pk="id")
+
+
+def _half_done(db: Database) -> None:
+    db.table("second").create({"id": int}, pk="id")
+    db.table("second").insert({"id": 1})
+    raise RuntimeError("step two broke")
+
+
+def test_failing_migration_is_rolled_back_and_not_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    broken = (Migration("0001_first", _create_first), Migration("0002_half", _half_done))
+
+    with pytest.raises(RuntimeError, match="step two broke"):
+        open_database(path, broken)
+
+    db = Database(sqlite3.connect(path))
+    assert "second" not in db.table_names()
+    assert "first" in db.table_names()
+    assert migration_names(db) == ["0001_first"]
+    db.close()
+
+
+def test_failed_migration_is_applied_on_the_next_open(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    broken = (Migration("0001_first", _create_first), Migration("0002_half", _half_done))
+    with pytest.raises(RuntimeError):
+        open_database(path, broken)
+
+    def whole(db: Database) -> None:
+        db.table("second").create({"id": int}, pk="id")
+
+    db = open_database(path, (Migration("0001_first", _create_first), Migration("0002_half", whole)))
+    assert migration_names(db) == ["0001_first", "0002_half"]
+    assert db.table("second").count == 0
+    db.close()
+
+
+def test_sqlite_error_in_migration_becomes_state_error(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+
+    def bad_sql(db: Database) -> None:
+        db.table("third").create({"id": int}, pk="id")
+        db.execute("create table broken (")
+
+    with pytest.raises(StateError, match=str(path)):
+        open_database(path, (Migration("0001_bad", bad_sql),))
+
+    db = Database(sqlite3.connect(path))
+    assert "third" not in db.table_names()
+    assert migration_names(db) == []
+    db.close()
+
+
+def test_garbage_file_raises_state_error_naming_the_path(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.write_bytes(b"this is not a sqlite database at all\x00\xff" * 64)
+
+    with pytest.raises(StateError) as raised:
+        open_database(path)
+
+    assert str(path) in str(raised.value)
+    assert not isinstance(raised.value, SchemaTooNewError)
+    assert raised.value.exit_code == 1
