@@ -13,7 +13,7 @@ Condition = Literal["success", "failure", "any"]
 
 # App ids are GUIDs; script ids are 24-hex object ids.
 RESOURCE_ID = re.compile(
-    r"^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{24})$",
+    r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{24})",
     re.IGNORECASE,
 )
 ON_FAILURE = "onfail-"
@@ -31,7 +31,7 @@ class Edge:
 
 def is_resource_id(value: str) -> bool:
     """True for an app GUID or a script's 24-hex id."""
-    return bool(RESOURCE_ID.match(value))
+    return RESOURCE_ID.fullmatch(value) is not None
 
 
 def matches(condition: Condition, outcome: Outcome) -> bool:

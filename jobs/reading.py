@@ -36,6 +36,7 @@ class EventReader:
     event_ids: dict[str, list[str]] = field(default_factory=dict)
     already_handled: list[dict[str, Any]] = field(default_factory=list)
     invalid: list[dict[str, Any]] = field(default_factory=list)
+    _in_sweep: set[str] = field(default_factory=set)
 
     def read_all(self, pages: Iterable[list[dict[str, Any]]], now: datetime) -> None:
         """Consume pages until done; a retryable failure leaves ``complete`` False."""
@@ -51,7 +52,9 @@ class EventReader:
     def add_page(self, raw_events: list[dict[str, Any]], now: datetime) -> None:
         """Classify one page of raw events: invalid, already handled, duplicate, or new."""
         parsed = [self._parse(raw, now) for raw in raw_events]
-        valid = [run for run in parsed if run is not None]
+        # An event repeated across pages of one listing is read once.
+        valid = [run for run in parsed if run is not None and run.event_id not in self._in_sweep]
+        self._in_sweep.update(run.event_id for run in valid)
         self.read += len(raw_events)
         seen_events, seen_reloads = self.store.handled(
             (run.event_id for run in valid), (run.reload_id for run in valid)
@@ -92,15 +95,17 @@ def handled_row(run: FinishedReload, sweep_id: str, event_id: str | None = None)
 
 def invalid_key(raw: Any) -> str:
     """The event's id when it has one, else a digest of its content."""
-    if isinstance(raw, dict) and isinstance(raw.get("id"), str) and raw["id"]:
-        return str(raw["id"])
+    if isinstance(raw, dict):
+        event_id = raw.get("id") or raw.get("eventId")
+        if isinstance(event_id, str) and event_id.strip():
+            return event_id.strip()
     text = json.dumps(raw, sort_keys=True, default=str)
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def invalid_row(key: str, raw: Any, reason: str, sweep_id: str, now: datetime) -> dict[str, Any]:
     """The ``invalid_events`` row that keeps a bad event for inspection."""
-    event_id = raw.get("id") if isinstance(raw, dict) else None
+    event_id = (raw.get("id") or raw.get("eventId")) if isinstance(raw, dict) else None
     return {
         "key": key,
         "event_id": event_id if isinstance(event_id, str) else None,

@@ -95,7 +95,7 @@ class QlikClient:
 
         Uses one tenant-wide listing when the identity is a tenant admin, else one call per app.
         """
-        wanted = set(app_ids)
+        wanted = {app_id.lower() for app_id in app_ids}
         if not wanted:
             return {}
         if self._tenant_listing_allowed is not False:
@@ -124,11 +124,7 @@ class QlikClient:
                     latest[app_id] = reload
             if not reloads or reloads[-1].creation_time < created_since:
                 break
-        return {
-            app_id: reload
-            for app_id, reload in latest.items()
-            if reload is None or reload.creation_time >= created_since or reload.is_active
-        }
+        return {app_id: _if_recent(reload, created_since) for app_id, reload in latest.items()}
 
     def _latest_for_app(self, app_id: str, created_since: datetime) -> Reload | None:
         params = {"appId": app_id, "limit": 1, "sort": "-creationTime"}
@@ -136,8 +132,7 @@ class QlikClient:
         page = parse_json(response, Page, "GET /api/v1/reloads")
         if not page.data:
             return None
-        reload = parse_model(page.data[0], Reload, "GET /api/v1/reloads")
-        return reload if reload.creation_time >= created_since or reload.is_active else None
+        return _if_recent(parse_model(page.data[0], Reload, "GET /api/v1/reloads"), created_since)
 
     def space(self, space_id: str) -> Space | None:
         """A space's facts, or None when it does not exist (or is not visible)."""
@@ -160,6 +155,13 @@ class QlikClient:
         except ApiError as error:
             return _refused_start(error)
         return StartResult("started", parse_json(response, Reload, f"POST {endpoint}"))
+
+
+def _if_recent(reload: Reload | None, created_since: datetime) -> Reload | None:
+    """The reload if it was created since ``created_since`` or is still active, else None."""
+    if reload is None or reload.creation_time >= created_since or reload.is_active:
+        return reload
+    return None
 
 
 def _refused_start(error: ApiError) -> StartResult:

@@ -55,7 +55,9 @@ def parse_finished_reload(raw: Any) -> FinishedReload:
     if not isinstance(data, dict):
         raise InvalidEventError("data: missing or not an object")
     if event_type == APP_RELOAD_FINISHED:
-        extensions = raw.get("extensions") or {}
+        extensions = raw.get("extensions", {})
+        if not isinstance(extensions, dict):
+            raise InvalidEventError("extensions: not an object")
         app_id = _text("extensions.topLevelResourceId", extensions.get("topLevelResourceId"))
     elif event_type == RELOAD_FINISHED:
         app_id = _text("data.appId", data.get("appId"))

@@ -15,7 +15,9 @@ from qlik.times import parse_time
 
 
 def _parse_optional_time(value: Any) -> Any:
-    return parse_time(value) if isinstance(value, str) and value else value
+    if isinstance(value, str):
+        return parse_time(value) if value.strip() else None
+    return value
 
 
 UtcTime = Annotated[datetime, BeforeValidator(_parse_optional_time)]

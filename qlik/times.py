@@ -26,6 +26,7 @@ def parse_time(value: str) -> datetime:
 
 
 def format_time(moment: datetime) -> str:
-    """Format as the tenant writes times: UTC, millisecond precision, ``Z`` suffix."""
-    utc = moment.astimezone(UTC)
+    """Format as the tenant writes times: UTC (naive means UTC), milliseconds, ``Z`` suffix."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    utc = aware.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"

@@ -11,7 +11,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import httpx
 from loguru import logger
@@ -54,7 +53,7 @@ class Sender:
         for attempt in range(self._retries + 1):
             try:
                 return self._send_once(endpoint, method, url, **kwargs)
-            except httpx.ConnectError as error:
+            except (httpx.ConnectError, httpx.ConnectTimeout) as error:
                 # Nothing reached the tenant, so even a POST may be repeated.
                 failure: Exception = TransientError(f"{endpoint}: cannot connect: {error}")
             except (TransientError, RateLimitedError) as error:
@@ -86,9 +85,13 @@ class Sender:
         self._sleep(delay)
 
     def _check_same_origin(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.netloc and parts.netloc != self.http.base_url.netloc.decode():
-            raise BadResponseError(f"refusing to follow a link to another host: {parts.netloc}")
+        """The bearer token goes to the tenant only, and never over a weaker scheme."""
+        base = self.http.base_url
+        target = base.join(url)
+        if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
+            raise BadResponseError(
+                f"refusing to follow a link outside the tenant: {target.scheme}://{target.host}"
+            )
 
 
 def raise_for_answer(response: httpx.Response, endpoint: str) -> None:

@@ -13,7 +13,7 @@ from loguru import logger
 from jobs.sweep import SweepContext, run_sweep
 from qlik.client import QlikClient, connect
 from qlik.errors import QlikError
-from qlik.times import parse_time
+from qlik.times import format_time, parse_time
 from scheduler.clock import utc_now
 from scheduler.lock import LockHeldError, sweep_lock
 from scheduler.output import print_json, print_sweep, table
@@ -81,17 +81,17 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     db = open_database(settings.database)
     try:
         store = Store(db, str(settings.database))
-        cursor, sweeps, decisions = store.cursor(), store.recent_sweeps(), store.recent_decisions()
+        position, sweeps, decisions = (
+            store.cursor(),
+            store.recent_sweeps(),
+            store.recent_decisions(),
+        )
     finally:
         db.close()
+    cursor = format_time(position) if position else None
     if args.json:
-        status = {
-            "database": str(settings.database),
-            "cursor": cursor,
-            "sweeps": sweeps,
-            "decisions": decisions,
-        }
-        print_json(status, sys.stdout)
+        status = {"database": str(settings.database), "cursor": cursor}
+        print_json(status | {"sweeps": sweeps, "decisions": decisions}, sys.stdout)
         return 0
     print(f"database {settings.database}\ncursor   {cursor or 'none (no sweep yet)'}\n")
     sweep_rows = [

@@ -43,10 +43,15 @@ def find_config_file(flag: Path | None, environ: Mapping[str, str]) -> Path | No
 def read_toml(path: Path) -> dict[str, Any]:
     """The whole TOML document; a syntax error names the file and line."""
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        # utf-8-sig: Windows editors often start the file with a byte-order mark.
+        text = path.read_text(encoding="utf-8-sig")
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise SettingsError(f"{path}: invalid TOML: {error}") from None
+    except UnicodeDecodeError as error:
+        raise SettingsError(
+            f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8"
+        ) from None
     except OSError as error:
         raise SettingsError(f"{path}: cannot read settings file: {error.strerror}") from None
 
@@ -108,5 +113,7 @@ def _file_layer(path: Path) -> Layer:
 
 def _existing(path: Path, named_by: str) -> Path:
     if not path.is_file():
-        raise SettingsError(f"settings file {path} (from {named_by}) does not exist")
+        raise SettingsError(
+            f"settings file {path} (from {named_by}) does not exist or is not a file"
+        )
     return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 from pathlib import Path
@@ -22,13 +23,26 @@ class InterceptHandler(logging.Handler):
             level: str | int = logger.level(record.levelname).name
         except ValueError:
             level = record.levelno
-        logger.opt(depth=6, exception=record.exc_info).log(level, record.getMessage())
+        # Walk out of the logging module so the record names its real caller.
+        frame, depth = inspect.currentframe(), 0
+        while frame is not None and (depth == 0 or frame.f_code.co_filename == logging.__file__):
+            frame = frame.f_back
+            depth += 1
+        logger.opt(depth=depth, exception=record.exc_info).log(level, record.getMessage())
 
 
 def configure_logging(level: str = "INFO", log_file: Path | None = None) -> None:
     """Log to stderr, and to a rotated file when ``log_file`` is set."""
     logger.remove()
-    logger.add(sys.stderr, level=level, format=STDERR_FORMAT, colorize=None, backtrace=False)
+    # diagnose=False: loguru would otherwise print local variables, secrets among them.
+    logger.add(
+        sys.stderr,
+        level=level,
+        format=STDERR_FORMAT,
+        colorize=None,
+        backtrace=False,
+        diagnose=False,
+    )
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         logger.add(
@@ -39,6 +53,7 @@ def configure_logging(level: str = "INFO", log_file: Path | None = None) -> None
             retention=10,
             encoding="utf-8",
             backtrace=False,
+            diagnose=False,
         )
     logging.basicConfig(handlers=[InterceptHandler()], level=0, force=True)
     for name, least in QUIET_LIBRARIES.items():

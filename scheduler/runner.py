@@ -37,8 +37,16 @@ def build_scheduler(
 def run_until_stopped(scheduler: BlockingScheduler) -> None:
     """Block until SIGTERM or Ctrl+C; the running sweep finishes before this returns."""
 
+    stopping = False
+
     def stop(signum: int, _frame: FrameType | None) -> None:
-        logger.info("{} received: stopping after the running sweep", signal.Signals(signum).name)
+        nonlocal stopping
+        name = signal.Signals(signum).name
+        if stopping:
+            logger.info("{} received: already stopping, waiting for the running sweep", name)
+            return
+        stopping = True
+        logger.info("{} received: stopping after the running sweep", name)
         scheduler.shutdown(wait=True)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}

@@ -84,6 +84,11 @@ class Settings(BaseSettings):
         """Only the values merged by ``load_settings``, which reads environment and file itself."""
         return (init_settings,)
 
+    @field_validator("database", "log_file")
+    @classmethod
+    def _expand_home(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
     @field_validator("tenant_url")
     @classmethod
     def _https_unless_loopback(cls, value: str | None) -> str | None:

@@ -52,7 +52,12 @@ def open_database(path: str | Path, migrations: tuple[Migration, ...] = MIGRATIO
             connection = sqlite3.connect(where, check_same_thread=False)
             db = Database(connection)
             db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        migrate(db, migrations, where)
+        try:
+            migrate(db, migrations, where)
+        except BaseException:
+            # An open handle keeps the file locked on Windows.
+            db.close()
+            raise
         return db
 
 

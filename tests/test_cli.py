@@ -176,3 +176,37 @@ def test_python_dash_m_scheduler_is_the_same_program() -> None:
     )
     assert result.returncode == 0
     assert result.stdout.startswith("reload-chain ")
+
+
+def test_run_sweeps_at_start_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    """The real background process: first sweep at start, SIGTERM ends it with exit 0."""
+    import os
+    import signal
+    import time
+
+    env = os.environ | {
+        "QLIK_TENANT_URL": "http://127.0.0.1:9",  # nothing listens: the sweep fails and is logged
+        "QLIK_API_KEY": "secret-key-123",
+        "RELOAD_CHAIN_DB": str(tmp_path / "state.db"),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scheduler", "run", "--interval-minutes", "5"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    lines: list[str] = []
+    assert process.stderr is not None
+    while time.monotonic() < deadline:
+        lines.append(process.stderr.readline())
+        if "sweep " in lines[-1] and " done:" in lines[-1]:
+            break
+    process.send_signal(signal.SIGTERM)
+    rest = process.communicate(timeout=20)[1]
+    log = "".join(lines) + rest
+    assert process.returncode == 0
+    assert "sweeping every 5 min" in log
+    assert "exit 1" in log  # the first sweep ran at start and left its work for later
+    assert "SIGTERM received" in log and "stopped" in log
+    assert "secret-key-123" not in log

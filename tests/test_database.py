@@ -147,7 +147,9 @@ def test_failed_migration_is_applied_on_the_next_open(tmp_path: Path) -> None:
     def whole(db: Database) -> None:
         db.table("second").create({"id": int}, pk="id")
 
-    db = open_database(path, (Migration("0001_first", _create_first), Migration("0002_half", whole)))
+    db = open_database(
+        path, (Migration("0001_first", _create_first), Migration("0002_half", whole))
+    )
     assert migration_names(db) == ["0001_first", "0002_half"]
     assert db.table("second").count == 0
     db.close()

@@ -13,7 +13,7 @@ from qlik.client import connect
 from scheduler.settings import Settings
 from state.database import open_database
 from state.store import Store
-from tests.fake_tenant import TENANT, FakeTenant, app_id
+from tests.fake_tenant import TENANT, FakeTenant
 
 NO_SLEEP = {"sleep": lambda _s: None}
 
@@ -55,7 +55,9 @@ def test_chain_unfolds_one_hop_per_sweep(ctx: SweepContext, tenant: FakeTenant) 
     assert second.events_new == 1
 
 
-def test_five_sources_naming_one_target_trigger_it_once(ctx: SweepContext, tenant: FakeTenant) -> None:
+def test_five_sources_naming_one_target_trigger_it_once(
+    ctx: SweepContext, tenant: FakeTenant
+) -> None:
     target = tenant.add_app(100)
     sources = [tenant.add_app(n, tags=[f"next-{target}"]) for n in range(1, 6)]
     for minutes, source in enumerate(sources):
@@ -119,7 +121,9 @@ def test_catch_up_reads_every_page_in_order(ctx: SweepContext, tenant: FakeTenan
     assert tenant.started == [target]
 
 
-def test_transient_post_failure_keeps_the_event_for_next_sweep(ctx: SweepContext, tenant: FakeTenant) -> None:
+def test_transient_post_failure_keeps_the_event_for_next_sweep(
+    ctx: SweepContext, tenant: FakeTenant
+) -> None:
     b, c = tenant.add_app(2), tenant.add_app(3)
     a = tenant.add_app(1, tags=[f"next-{b}", f"next-{c}"])
     tenant.finish(a, at=tenant.now - timedelta(minutes=5))

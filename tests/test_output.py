@@ -1,0 +1,119 @@
+"""What commands print on stdout: aligned tables, JSON, and the sweep summary."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from jobs.decide import Candidate
+from jobs.report import Outcome, SweepReport
+from qlik.events import FinishedReload
+from scheduler.output import print_json, print_sweep, table
+
+T0 = datetime(2026, 11, 22, 9, 55, tzinfo=UTC)
+T1 = datetime(2026, 11, 22, 10, 0, 0, 250000, tzinfo=UTC)
+
+
+def outcome(
+    app: str, sources: tuple[str, ...], decision: str, reason: str, **kw: object
+) -> Outcome:
+    runs = tuple(FinishedReload(f"e-{s}", T0, s, f"r-{s}", "success", T0) for s in sources)
+    return Outcome(Candidate(app, runs), decision, reason, **kw)  # type: ignore[arg-type]
+
+
+def report(**kw: object) -> SweepReport:
+    return SweepReport("sw-1", window_from=T0, window_to=T1, **kw)  # type: ignore[arg-type]
+
+
+def test_table_aligns_columns_and_uppercases_headers() -> None:
+    text = table(("app", "decision"), [("a", "triggered"), ("long-app-id", "skipped")])
+    assert text.splitlines() == [
+        "APP          DECISION",
+        "a            triggered",
+        "long-app-id  skipped",
+    ]
+
+
+def test_table_prints_dash_for_empty_cells() -> None:
+    text = table(("a", "b", "c"), [(None, "", 0)])
+    assert text.splitlines() == ["A  B  C", "-  -  0"]
+
+
+def test_table_has_no_trailing_spaces() -> None:
+    text = table(("name", "x"), [("n", None), ("longer", "")])
+    assert all(line == line.rstrip() for line in text.splitlines())
+    assert text.splitlines()[1] == "n       -"
+
+
+def test_table_without_rows_is_the_header() -> None:
+    assert table(("app", "reason"), []) == "APP  REASON"
+
+
+def test_print_json_writes_one_valid_document() -> None:
+    out = io.StringIO()
+    print_json({"when": T0, "path": Path("/x/state.db"), "n": [1, 2]}, out)
+    text = out.getvalue()
+    assert text.endswith("}\n")
+    assert json.loads(text) == {
+        "when": "2026-11-22 09:55:00+00:00",
+        "path": "/x/state.db",
+        "n": [1, 2],
+    }
+
+
+def test_print_sweep_dry_run_shows_notice_and_decisions() -> None:
+    out = io.StringIO()
+    rep = report(
+        dry_run=True,
+        events_read=4,
+        events_new=3,
+        events_invalid=1,
+        sources=2,
+        outcomes=[
+            outcome("app-b", ("app-a",), "triggered", "would_trigger", reload_id=None),
+            outcome("app-join", ("app-a", "app-c"), "skipped", "waiting_for_sources"),
+        ],
+        api_calls={"reloads": 1, "audits": 2},
+        duration_s=0.1234,
+    )
+    print_sweep(rep, out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "sweep sw-1 (dry run: nothing started, nothing recorded)"
+    assert lines[1] == (
+        "window 2026-11-22T09:55:00.000Z -> 2026-11-22T10:00:00.250Z: "
+        "4 events read, 3 new, 1 invalid, 2 source apps"
+    )
+    assert lines[2].split() == ["APP", "DECISION", "REASON", "RELOAD", "SOURCES"]
+    assert lines[3].split() == ["app-b", "triggered", "would_trigger", "-", "app-a"]
+    assert lines[4].split() == [
+        "app-join",
+        "skipped",
+        "waiting_for_sources",
+        "-",
+        "app-a,",
+        "app-c",
+    ]
+    assert lines[5] == "3 API calls (audits 2, reloads 1) in 0.12s"
+    assert len(lines) == 6
+
+
+def test_print_sweep_real_run_has_no_dry_run_notice() -> None:
+    out = io.StringIO()
+    rep = report(
+        dry_run=False, outcomes=[outcome("app-b", ("app-a",), "triggered", "ok", reload_id="r9")]
+    )
+    print_sweep(rep, out)
+    text = out.getvalue()
+    assert text.startswith("sweep sw-1\n")
+    assert "dry run" not in text
+    assert "r9" in text.splitlines()[3]
+
+
+def test_print_sweep_without_outcomes() -> None:
+    out = io.StringIO()
+    print_sweep(report(dry_run=False), out)
+    lines = out.getvalue().splitlines()
+    assert lines[2] == "no successors to decide"
+    assert lines[3] == "0 API calls (none) in 0.00s"

@@ -1,0 +1,257 @@
+"""Sender through a real httpx client, respx at the transport: retries, errors, counts, auth."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+import respx
+from pydantic import SecretStr
+
+from qlik.auth import ApiKeyAuth
+from qlik.client import QlikClient, connect
+from qlik.errors import (
+    ApiError,
+    AuthenticationError,
+    BadResponseError,
+    RateLimitedError,
+    TransientError,
+)
+from qlik.models import Space
+from tests.fake_tenant import TENANT
+
+SPACE_PATH = "/api/v1/spaces/s1"
+SPACE_ENDPOINT = "GET /api/v1/spaces/{spaceId}"
+SPACE = {"id": "s1", "name": "Finance", "type": "managed"}
+START = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+END = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+AUDIT = "com.qlik.v1.app.reload.finished"
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def router() -> Iterator[respx.MockRouter]:
+    with respx.mock(base_url=TENANT, assert_all_called=True) as mock:
+        yield mock
+
+
+@pytest.fixture
+def client(router: respx.MockRouter, sleeps: list[float]) -> Iterator[QlikClient]:
+    qlik = connect(TENANT, SecretStr("key"), sender_options={"sleep": sleeps.append})
+    yield qlik
+    qlik.close()
+
+
+def ok_space() -> httpx.Response:
+    return httpx.Response(200, json=SPACE)
+
+
+def test_get_retries_500_with_growing_backoff_then_succeeds(
+    router: respx.MockRouter, client: QlikClient, sleeps: list[float]
+) -> None:
+    route = router.get(SPACE_PATH).mock(
+        side_effect=[httpx.Response(500), httpx.Response(503), ok_space()]
+    )
+    assert client.space("s1") == Space(id="s1", name="Finance", type="managed")
+    assert route.call_count == 3
+    assert len(sleeps) == 2
+    assert 0.25 <= sleeps[0] < 0.75  # 0.5 * 2**0, jittered by 0.5..1.5
+    assert 0.5 <= sleeps[1] < 1.5  # 0.5 * 2**1, jittered
+    assert client.calls == {SPACE_ENDPOINT: 3}
+
+
+def test_get_retries_read_timeout_then_succeeds(
+    router: respx.MockRouter, client: QlikClient, sleeps: list[float]
+) -> None:
+    route = router.get(SPACE_PATH).mock(side_effect=[httpx.ReadTimeout("slow"), ok_space()])
+    assert client.space("s1") is not None
+    assert route.call_count == 2
+    assert len(sleeps) == 1
+
+
+def test_get_retries_connect_error_then_succeeds(
+    router: respx.MockRouter, client: QlikClient, sleeps: list[float]
+) -> None:
+    route = router.get(SPACE_PATH).mock(side_effect=[httpx.ConnectError("refused"), ok_space()])
+    assert client.space("s1") is not None
+    assert route.call_count == 2
+    assert len(sleeps) == 1
+
+
+def test_get_429_sleeps_retry_after_then_retries(
+    router: respx.MockRouter, client: QlikClient, sleeps: list[float]
+) -> None:
+    limited = httpx.Response(429, headers={"Retry-After": "7"})
+    route = router.get(SPACE_PATH).mock(side_effect=[limited, ok_space()])
+    assert client.space("s1") is not None
+    assert route.call_count == 2
+    assert sleeps == [7.0]
+
+
+def test_retry_after_is_capped_at_sixty_seconds(
+    router: respx.MockRouter, client: QlikClient, sleeps: list[float]
+) -> None:
+    limited = httpx.Response(429, headers={"Retry-After": "3600"})
+    router.get(SPACE_PATH).mock(side_effect=[limited, ok_space()])
+    assert client.space("s1") is not None
+    assert sleeps == [60.0]
+
+
+def test_get_500_until_retries_are_spent_raises_transient(
+    router: respx.MockRouter, client: QlikClient, sleeps: list[float]
+) -> None:
+    route = router.get(SPACE_PATH).respond(500)
+    with pytest.raises(TransientError, match="500"):
+        client.space("s1")
+    assert route.call_count == 4
+    assert len(sleeps) == 3
+    assert client.calls == {SPACE_ENDPOINT: 4}
+
+
+def test_get_429_until_retries_are_spent_raises_rate_limited(
+    router: respx.MockRouter, client: QlikClient, sleeps: list[float]
+) -> None:
+    route = router.get(SPACE_PATH).respond(429, headers={"Retry-After": "2"})
+    with pytest.raises(RateLimitedError) as caught:
+        client.space("s1")
+    assert caught.value.retry_after == 2.0
+    assert route.call_count == 4
+    assert sleeps == [2.0, 2.0, 2.0]
+
+
+def test_retries_follow_sender_options(router: respx.MockRouter, sleeps: list[float]) -> None:
+    route = router.get(SPACE_PATH).respond(502)
+    options = {"sleep": sleeps.append, "retries": 1, "backoff_s": 10.0}
+    client = connect(TENANT, SecretStr("key"), sender_options=options)
+    with pytest.raises(TransientError):
+        client.space("s1")
+    client.close()
+    assert route.call_count == 2
+    assert len(sleeps) == 1
+    assert 5.0 <= sleeps[0] < 15.0
+
+
+def test_401_is_authentication_error_and_not_retried(
+    router: respx.MockRouter, client: QlikClient, sleeps: list[float]
+) -> None:
+    body = {"errors": [{"code": "HTTP-401", "title": "Not authorized"}]}
+    route = router.get(SPACE_PATH).respond(401, json=body)
+    with pytest.raises(AuthenticationError, match="Not authorized") as caught:
+        client.space("s1")
+    assert caught.value.exit_code == 2
+    assert route.call_count == 1
+    assert sleeps == []
+
+
+def test_400_is_api_error_with_code_and_title_from_errors_body(
+    router: respx.MockRouter, client: QlikClient, sleeps: list[float]
+) -> None:
+    body = {"errors": [{"code": "SPACES-400", "title": "Bad space id", "detail": "x"}]}
+    route = router.get(SPACE_PATH).respond(400, json=body)
+    with pytest.raises(ApiError) as caught:
+        client.space("s1")
+    error = caught.value
+    assert (error.status, error.code, error.title) == (400, "SPACES-400", "Bad space id")
+    assert str(error) == f"{SPACE_ENDPOINT} answered 400 SPACES-400: Bad space id"
+    assert error.exit_code == 1
+    assert route.call_count == 1
+    assert sleeps == []
+
+
+def test_4xx_with_non_json_body_is_api_error_with_blank_code(
+    router: respx.MockRouter, client: QlikClient
+) -> None:
+    router.get(SPACE_PATH).respond(409, text="<html>conflict</html>")
+    with pytest.raises(ApiError) as caught:
+        client.space("s1")
+    assert (caught.value.status, caught.value.code, caught.value.title) == (409, "", "")
+
+
+def test_non_json_200_is_bad_response(router: respx.MockRouter, client: QlikClient) -> None:
+    route = router.get(SPACE_PATH).respond(
+        200, text="<html>login</html>", headers={"content-type": "text/html"}
+    )
+    with pytest.raises(BadResponseError, match=r"not JSON \(text/html\)"):
+        client.space("s1")
+    assert route.call_count == 1
+
+
+def test_200_missing_required_field_is_bad_response_naming_it(
+    router: respx.MockRouter, client: QlikClient
+) -> None:
+    router.get(SPACE_PATH).respond(200, json={"id": "s1", "name": "Finance"})
+    with pytest.raises(BadResponseError, match=r"GET /api/v1/spaces/\{spaceId\}.* at type:"):
+        client.space("s1")
+
+
+def test_page_missing_data_is_bad_response_naming_data(
+    router: respx.MockRouter, client: QlikClient
+) -> None:
+    router.get("/api/v1/audits").respond(200, json={"links": {}})
+    with pytest.raises(BadResponseError, match="GET /api/v1/audits: unexpected answer at data:"):
+        list(client.audit_event_pages(AUDIT, START, END))
+
+
+def test_calls_are_counted_per_templated_endpoint(
+    router: respx.MockRouter, client: QlikClient
+) -> None:
+    router.get(SPACE_PATH).respond(200, json=SPACE)
+    router.get("/api/v1/spaces/s2").respond(404)
+    client.space("s1")
+    client.space("s2")
+    assert client.calls == {SPACE_ENDPOINT: 2}
+
+
+def test_bearer_api_key_is_sent(router: respx.MockRouter, client: QlikClient) -> None:
+    route = router.get(SPACE_PATH).respond(200, json=SPACE)
+    client.space("s1")
+    request = route.calls.last.request
+    assert request.headers["Authorization"] == "Bearer key"
+    assert request.headers["Accept"] == "application/json"
+
+
+def test_api_key_auth_repr_hides_the_key() -> None:
+    auth = ApiKeyAuth(SecretStr("s3cret-api-key"))
+    assert "s3cret" not in repr(auth)
+    assert "s3cret" not in str(auth)
+
+
+def test_next_link_to_another_host_is_refused_and_gets_no_token(
+    router: respx.MockRouter, client: QlikClient
+) -> None:
+    page = {"data": [{"id": "e1"}], "links": {"next": {"href": "https://evil.example.com/x"}}}
+    router.get("/api/v1/audits").respond(200, json=page)
+    pages = client.audit_event_pages(AUDIT, START, END)
+    assert next(pages) == [{"id": "e1"}]
+    with pytest.raises(BadResponseError, match=r"evil\.example\.com"):
+        next(pages)
+    assert [call.request.url.host for call in router.calls] == ["tenant.example.qlikcloud.com"]
+    assert client.calls == {"GET /api/v1/audits": 1}
+
+
+def test_protocol_relative_next_link_to_another_host_is_refused(
+    router: respx.MockRouter, client: QlikClient
+) -> None:
+    page = {"data": [{"id": "e1"}], "links": {"next": {"href": "//evil.example.com/x"}}}
+    router.get("/api/v1/audits").respond(200, json=page)
+    with pytest.raises(BadResponseError, match=r"evil\.example\.com"):
+        list(client.audit_event_pages(AUDIT, START, END))
+    assert len(router.calls) == 1
+
+
+def test_next_link_downgraded_to_http_is_refused(
+    router: respx.MockRouter, client: QlikClient
+) -> None:
+    # Same host but plain http: following it would send the bearer token in clear text.
+    plain = TENANT.replace("https://", "http://") + "/api/v1/audits?page=2"
+    page = {"data": [{"id": "e1"}], "links": {"next": {"href": plain}}}
+    router.get("/api/v1/audits").respond(200, json=page)
+    with pytest.raises(BadResponseError):
+        list(client.audit_event_pages(AUDIT, START, END))
+    assert [call.request.url.scheme for call in router.calls] == ["https"]
