@@ -210,3 +210,20 @@ def test_run_sweeps_at_start_and_stops_cleanly_on_sigterm(tmp_path: Path) -> Non
     assert "exit 1" in log  # the first sweep ran at start and left its work for later
     assert "SIGTERM received" in log and "stopped" in log
     assert "secret-key-123" not in log
+
+
+def test_first_sweep_looks_back_one_hour_from_the_clock(
+    database: Path, tenant: FakeTenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI reads the clock once; frozen here, the first-run window is exactly [now-60m, now]."""
+    from freezegun import freeze_time
+
+    with freeze_time("2026-11-22T10:00:00Z"):
+        assert main(["sweep", "--json"]) == 0
+    window = json.loads(capsys.readouterr().out)["window"]
+    assert window == {"from": "2026-11-22T09:00:00.000Z", "to": "2026-11-22T10:00:00.000Z"}
+
+    with freeze_time("2026-11-22T10:02:00Z"):
+        assert main(["sweep", "--json"]) == 0
+    window = json.loads(capsys.readouterr().out)["window"]
+    assert window == {"from": "2026-11-22T09:55:00.000Z", "to": "2026-11-22T10:02:00.000Z"}
