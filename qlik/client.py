@@ -150,7 +150,11 @@ class QlikClient:
         endpoint = "/api/v1/reloads"
         try:
             response = self._sender.send(endpoint, "POST", endpoint, json={"appId": app_id})
-        except RateLimitedError:
+        except RateLimitedError as error:
+            if error.told:
+                # The 50/min start limit: a real rate limit, so the start is retried later.
+                raise
+            # Without Retry-After, 429 from this endpoint means a reload is already pending.
             return StartResult("pending", detail="a reload is already pending")
         except ApiError as error:
             return _refused_start(error)

@@ -27,9 +27,10 @@ class TransientError(RetryableError):
 class RateLimitedError(RetryableError):
     """The tenant answered 429 for a rate-limit tier; ``retry_after`` is in seconds."""
 
-    def __init__(self, message: str, retry_after: float) -> None:
+    def __init__(self, message: str, retry_after: float, *, told: bool = True) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.told = told  # False when the answer carried no Retry-After header
 
 
 class BadResponseError(RetryableError):

@@ -100,7 +100,8 @@ def raise_for_answer(response: httpx.Response, endpoint: str) -> None:
     if status >= 500:
         raise TransientError(f"{endpoint} answered {status}")
     if status == 429:
-        raise RateLimitedError(f"{endpoint} answered 429", _retry_after(response))
+        told = "Retry-After" in response.headers
+        raise RateLimitedError(f"{endpoint} answered 429", _retry_after(response), told=told)
     detail = error_detail(response)
     if status == 401:
         raise AuthenticationError(f"{endpoint} answered 401 {detail.code}: {detail.title}")

@@ -13,7 +13,7 @@ import respx
 from pydantic import SecretStr
 
 from qlik.client import QlikClient, connect
-from qlik.errors import ApiError, TransientError
+from qlik.errors import ApiError, RateLimitedError, TransientError
 from tests.fake_tenant import TENANT, app_id
 
 AUDIT = "com.qlik.v1.app.reload.finished"
@@ -322,10 +322,22 @@ def test_start_reload_201_is_started_with_the_reload(
 def test_start_reload_429_is_pending_and_not_retried(
     router: respx.MockRouter, client: QlikClient, sleeps: list[float]
 ) -> None:
-    route = router.post("/api/v1/reloads").respond(429, headers={"Retry-After": "7"})
+    body = {"errors": [{"code": "RELOADS-429", "title": "A reload is already pending"}]}
+    route = router.post("/api/v1/reloads").respond(429, json=body)
     result = client.start_reload(A)
     assert (result.kind, result.reload) == ("pending", None)
     assert route.call_count == 1
+    assert sleeps == []
+
+
+def test_start_reload_429_with_retry_after_is_the_rate_limit_not_pending(
+    router: respx.MockRouter, client: QlikClient, sleeps: list[float]
+) -> None:
+    route = router.post("/api/v1/reloads").respond(429, headers={"Retry-After": "7"})
+    with pytest.raises(RateLimitedError) as raised:
+        client.start_reload(A)
+    assert raised.value.retry_after == 7.0
+    assert route.call_count == 1  # a start is never repeated blindly; the next sweep retries it
     assert sleeps == []
 
 
