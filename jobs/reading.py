@@ -22,6 +22,17 @@ from state.store import Store
 
 RAW_EVENT_LIMIT = 20_000
 
+RunKey = tuple[str, str]
+
+
+def run_key(run: FinishedReload) -> RunKey:
+    """The key that makes a finished reload new or already handled: (reload id, outcome).
+
+    Qlik emits one event per engine attempt: a reload may fail, then succeed when retried
+    under the same reload id, and each outcome fires its own edges.
+    """
+    return (run.reload_id, run.outcome)
+
 
 @dataclass
 class EventReader:
@@ -32,8 +43,8 @@ class EventReader:
     read: int = 0
     complete: bool = False
     last_event_time: datetime | None = None
-    runs: dict[str, FinishedReload] = field(default_factory=dict)
-    event_ids: dict[str, list[str]] = field(default_factory=dict)
+    runs: dict[RunKey, FinishedReload] = field(default_factory=dict)
+    event_ids: dict[RunKey, list[str]] = field(default_factory=dict)
     already_handled: list[dict[str, Any]] = field(default_factory=list)
     invalid: list[dict[str, Any]] = field(default_factory=list)
     _in_sweep: set[str] = field(default_factory=set)
@@ -56,18 +67,18 @@ class EventReader:
         valid = [run for run in parsed if run is not None and run.event_id not in self._in_sweep]
         self._in_sweep.update(run.event_id for run in valid)
         self.read += len(raw_events)
-        seen_events, seen_reloads = self.store.handled(
-            (run.event_id for run in valid), (run.reload_id for run in valid)
+        seen_events, seen_runs = self.store.handled(
+            (run.event_id for run in valid), (run_key(run) for run in valid)
         )
         for run in valid:
             self.last_event_time = max(self.last_event_time or run.event_time, run.event_time)
             if run.event_id in seen_events:
                 continue
-            if run.reload_id in seen_reloads:
+            if run_key(run) in seen_runs:
                 self.already_handled.append(handled_row(run, self.sweep_id))
                 continue
-            self.event_ids.setdefault(run.reload_id, []).append(run.event_id)
-            self.runs.setdefault(run.reload_id, run)
+            self.event_ids.setdefault(run_key(run), []).append(run.event_id)
+            self.runs.setdefault(run_key(run), run)
 
     def _parse(self, raw: Any, now: datetime) -> FinishedReload | None:
         try:
@@ -87,6 +98,7 @@ def handled_row(run: FinishedReload, sweep_id: str, event_id: str | None = None)
     return {
         "event_id": event_id or run.event_id,
         "reload_id": run.reload_id,
+        "outcome": run.outcome,
         "app_id": run.app_id,
         "event_time": format_time(run.event_time),
         "sweep_id": sweep_id,

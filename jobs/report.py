@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from jobs.decide import Candidate
@@ -80,9 +80,11 @@ class SweepReport:
 
     def as_record(self, started_at: datetime) -> dict[str, Any]:
         """The row kept in the ``sweeps`` table."""
+        duration_s = round(self.duration_s, 3)
         return {
             "sweep_id": self.sweep_id,
             "started_at": format_time(started_at),
+            "finished_at": format_time(started_at + timedelta(seconds=duration_s)),
             "dry_run": int(self.dry_run),
             "window_from": format_time(self.window_from),
             "window_to": format_time(self.window_to),
@@ -92,6 +94,6 @@ class SweepReport:
             "sources": self.sources,
             "decisions": self.reason_counts(),
             "api_calls": self.api_calls,
-            "duration_s": round(self.duration_s, 3),
+            "duration_s": duration_s,
             "exit_code": self.exit_code,
         }

@@ -11,17 +11,17 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from loguru import logger
 
 from jobs.decide import Decision, decide
 from jobs.facts import FactSettings, gather_facts
-from jobs.reading import EventReader, handled_row
+from jobs.reading import EventReader, handled_row, run_key
 from jobs.report import Outcome, SweepReport
-from jobs.trigger import trigger
+from jobs.trigger import AUTH, not_started_after_auth_failure, trigger
 from qlik.client import QlikClient
-from qlik.errors import RetryableError
+from qlik.errors import AuthenticationError, RetryableError
 from qlik.events import FinishedReload
 from qlik.times import format_time
 from state.store import LedgerRow, Store, SweepCommit
@@ -78,44 +78,75 @@ def run_sweep(
     since: datetime | None = None,
     dry_run: bool = False,
 ) -> SweepReport:
-    """Run one sweep at ``now``; commit its results unless ``dry_run``."""
-    client, store, settings = ctx.client, ctx.store, ctx.settings
+    """Run one sweep at ``now``; commit its results unless ``dry_run``.
+
+    Whatever happens to one successor's start, what the sweep already did is committed.
+    """
     started = time.monotonic()
-    calls_before = Counter(client.calls)
+    calls_before = Counter(ctx.client.calls)
+    cursor = ctx.store.cursor()
     sweep_id = new_sweep_id(now)
-    window = sweep_window(store.cursor(), settings, now, since)
+    window = sweep_window(cursor, ctx.settings, now, since)
+    reader = _read_events(ctx, sweep_id, window, now)
+    runs = list(reader.runs.values())
+    outcomes, facts_failed = _decide_and_act(ctx, runs, sweep_id, now, dry_run=dry_run)
+    unsettled = _unsettled_runs(runs, outcomes, facts_failed)
+    calls = dict(Counter(ctx.client.calls) - calls_before)
+    report = _report(
+        sweep_id, window, reader, outcomes, unsettled, api_calls=calls, dry_run=dry_run
+    )
+    report.duration_s = time.monotonic() - started
+    if not dry_run:
+        next_cursor = _next_cursor(window, ctx.settings, reader, unsettled, cursor)
+        ctx.store.commit_sweep(_commit(report, reader, unsettled, next_cursor, now), now)
+    _log_summary(report)
+    return report
+
+
+def _read_events(ctx: SweepContext, sweep_id: str, window: Window, now: datetime) -> EventReader:
     logger.info(
         "sweep {} reads events from {} to {}",
         sweep_id,
         format_time(window.start),
         format_time(window.end),
     )
-    reader = EventReader(store, sweep_id)
-    reader.read_all(client.audit_event_pages(settings.event_type, window.start, window.end), now)
-    runs = list(reader.runs.values())
-    outcomes, facts_failed = _decide_and_act(ctx, runs, sweep_id, now, dry_run=dry_run)
-    unsettled = _unsettled_runs(runs, outcomes, facts_failed)
-    report = SweepReport(
+    reader = EventReader(ctx.store, sweep_id)
+    pages = ctx.client.audit_event_pages(ctx.settings.event_type, window.start, window.end)
+    reader.read_all(pages, now)
+    return reader
+
+
+def _report(
+    sweep_id: str,
+    window: Window,
+    reader: EventReader,
+    outcomes: list[Outcome],
+    unsettled: list[FinishedReload],
+    *,
+    api_calls: dict[str, int],
+    dry_run: bool,
+) -> SweepReport:
+    return SweepReport(
         sweep_id,
         dry_run,
         window.start,
         window.end,
         events_read=reader.read,
-        events_new=len(runs),
+        events_new=len(reader.runs),
         events_invalid=len(reader.invalid),
-        sources=len({run.app_id for run in runs}),
+        sources=len({run.app_id for run in reader.runs.values()}),
         outcomes=outcomes,
-        api_calls=dict(Counter(client.calls) - calls_before),
-        duration_s=time.monotonic() - started,
-        exit_code=0 if reader.complete and not unsettled else 1,
+        api_calls=api_calls,
+        exit_code=_exit_code(reader, outcomes, unsettled),
     )
-    if not dry_run:
-        commit = _commit(
-            report, reader, unsettled, _next_cursor(window, settings, reader, unsettled)
-        )
-        store.commit_sweep(commit, now)
-    _log_summary(report)
-    return report
+
+
+def _exit_code(
+    reader: EventReader, outcomes: list[Outcome], unsettled: list[FinishedReload]
+) -> int:
+    if any(outcome.reason == AUTH for outcome in outcomes):
+        return AuthenticationError.exit_code
+    return 0 if reader.complete and not unsettled else 1
 
 
 def _decide_and_act(
@@ -130,7 +161,23 @@ def _decide_and_act(
         logger.error("cannot gather tenant facts, all events left for next sweep: {}", error)
         return [], True
     decisions = decide(runs, facts, ctx.settings, now)
-    return [_act(ctx, decision, sweep_id, now, dry_run=dry_run) for decision in decisions], False
+    return _act_on_all(ctx, decisions, sweep_id, now, dry_run=dry_run), False
+
+
+def _act_on_all(
+    ctx: SweepContext, decisions: list[Decision], sweep_id: str, now: datetime, *, dry_run: bool
+) -> list[Outcome]:
+    """Act on each decision; once the tenant refuses the credentials, start nothing more."""
+    outcomes: list[Outcome] = []
+    refused = False
+    for decision in decisions:
+        if refused and decision.action == "trigger":
+            outcome = not_started_after_auth_failure(decision)
+        else:
+            outcome = _act(ctx, decision, sweep_id, now, dry_run=dry_run)
+        refused = refused or outcome.reason == AUTH
+        outcomes.append(outcome)
+    return outcomes
 
 
 def _act(
@@ -152,37 +199,62 @@ def _unsettled_runs(
     if facts_failed:
         return runs
     pending = {
-        run.reload_id for outcome in outcomes if outcome.retry for run in outcome.candidate.runs
+        run_key(run) for outcome in outcomes if outcome.retry for run in outcome.candidate.runs
     }
-    return [run for run in runs if run.reload_id in pending]
+    return [run for run in runs if run_key(run) in pending]
 
 
 def _next_cursor(
-    window: Window, settings: SweepSettings, reader: EventReader, unsettled: list[FinishedReload]
+    window: Window,
+    settings: SweepSettings,
+    reader: EventReader,
+    unsettled: list[FinishedReload],
+    cursor: datetime | None,
 ) -> datetime:
-    """The furthest the cursor may move without passing unfinished work."""
-    if reader.complete:
-        bound = window.end
-    elif reader.last_event_time is not None:
-        bound = reader.last_event_time
-    else:
-        # Nothing was read: the next window starts where this one did.
-        bound = window.start + timedelta(minutes=settings.overlap_minutes)
+    """The furthest the cursor may move without passing unfinished work.
+
+    Only the tenant's own times move it forward: the local clock may run ahead of the
+    tenant's by more than the overlap, and events stamped before our "now" would be lost.
+    """
+    known = [time for time in (cursor, reader.last_event_time) if time is not None]
+    # First run and nothing read: the next window starts where this one did.
+    first = window.start + timedelta(minutes=settings.overlap_minutes)
+    bound = max(known) if known else first
     return min([bound, *(run.event_time for run in unsettled)])
 
 
 def _commit(
-    report: SweepReport, reader: EventReader, unsettled: list[FinishedReload], cursor: datetime
+    report: SweepReport,
+    reader: EventReader,
+    unsettled: list[FinishedReload],
+    cursor: datetime,
+    started_at: datetime,
 ) -> SweepCommit:
-    unsettled_ids = {run.reload_id for run in unsettled}
+    return SweepCommit(
+        sweep=report.as_record(started_at),
+        handled_events=_handled_rows(report.sweep_id, reader, unsettled),
+        invalid_events=reader.invalid,
+        settled_edges=_settled_edges(report),
+        ledger=[_ledger_row(report.sweep_id, outcome) for outcome in report.outcomes],
+        cursor=cursor,
+    )
+
+
+def _handled_rows(
+    sweep_id: str, reader: EventReader, unsettled: list[FinishedReload]
+) -> list[dict[str, Any]]:
+    """Every event of the settled runs, and the re-read events of runs settled before."""
+    unsettled_keys = {run_key(run) for run in unsettled}
     handled = list(reader.already_handled)
-    for reload_id, run in reader.runs.items():
-        if reload_id not in unsettled_ids:
-            handled += [
-                handled_row(run, report.sweep_id, event_id)
-                for event_id in reader.event_ids[reload_id]
-            ]
-    settled = [
+    for key, run in reader.runs.items():
+        if key not in unsettled_keys:
+            handled += [handled_row(run, sweep_id, event_id) for event_id in reader.event_ids[key]]
+    return handled
+
+
+def _settled_edges(report: SweepReport) -> list[dict[str, Any]]:
+    """(source reload, successor) pairs decided for good: never decided again."""
+    return [
         {
             "source_reload_id": run.reload_id,
             "target_app_id": outcome.app_id,
@@ -194,14 +266,6 @@ def _commit(
         if not outcome.retry
         for run in outcome.candidate.runs
     ]
-    return SweepCommit(
-        sweep=report.as_record(report.window_to),
-        handled_events=handled,
-        invalid_events=reader.invalid,
-        settled_edges=settled,
-        ledger=[_ledger_row(report.sweep_id, outcome) for outcome in report.outcomes],
-        cursor=cursor,
-    )
 
 
 def _ledger_row(sweep_id: str, outcome: Outcome) -> LedgerRow:

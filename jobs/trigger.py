@@ -9,8 +9,11 @@ from loguru import logger
 from jobs.decide import Decision
 from jobs.report import Outcome, Result
 from qlik.client import QlikClient, StartResult
-from qlik.errors import ApiError, RetryableError
+from qlik.errors import ApiError, AuthenticationError, RetryableError
+from state.database import StateError
 from state.store import LedgerRow, Store
+
+AUTH = "auth"
 
 _REFUSALS: dict[str, tuple[Result, str, bool]] = {
     "pending": ("skipped", "running", False),
@@ -23,9 +26,41 @@ _REFUSALS: dict[str, tuple[Result, str, bool]] = {
 def trigger(
     client: QlikClient, store: Store, decision: Decision, sweep_id: str, now: datetime
 ) -> Outcome:
-    """Start one reload; the intent is in the ledger before the request leaves."""
+    """Start one reload; the intent is in the ledger before the request leaves.
+
+    Failures are contained to this successor; an ``auth`` outcome tells the caller to stop.
+    """
     candidate = decision.candidate
-    intent = LedgerRow(
+    try:
+        store.record_intent(_intent(decision, sweep_id), now)
+    except StateError as error:
+        # No POST without an intent row: a crash after it could start the reload twice.
+        logger.error("reload of {} not started, will retry next sweep: {}", candidate.app_id, error)
+        return Outcome(candidate, "failed", "transient", retry=True, detail=str(error))
+    try:
+        result = client.start_reload(candidate.app_id)
+    except AuthenticationError as error:
+        logger.error("reload of {} not started, credentials refused: {}", candidate.app_id, error)
+        return Outcome(candidate, "failed", AUTH, retry=True, detail=str(error))
+    except RetryableError as error:
+        logger.error("reload of {} not started, will retry next sweep: {}", candidate.app_id, error)
+        return Outcome(candidate, "failed", "transient", retry=True, detail=str(error))
+    except ApiError as error:
+        logger.error("reload of {} refused: {}", candidate.app_id, error)
+        return Outcome(candidate, "failed", "rejected", detail=str(error))
+    return _outcome(decision, result)
+
+
+def not_started_after_auth_failure(decision: Decision) -> Outcome:
+    """A trigger left for the next sweep because the tenant refused the credentials."""
+    logger.error("reload of {} not started: the tenant refused the credentials", decision.app_id)
+    detail = "not started: an earlier start in this sweep was refused with 401"
+    return Outcome(decision.candidate, "failed", AUTH, retry=True, detail=detail)
+
+
+def _intent(decision: Decision, sweep_id: str) -> LedgerRow:
+    candidate = decision.candidate
+    return LedgerRow(
         sweep_id,
         candidate.app_id,
         decision="pending",
@@ -34,16 +69,6 @@ def trigger(
         source_reloads=candidate.source_reloads,
         state="intent",
     )
-    store.record_intent(intent, now)
-    try:
-        result = client.start_reload(candidate.app_id)
-    except RetryableError as error:
-        logger.error("reload of {} not started, will retry next sweep: {}", candidate.app_id, error)
-        return Outcome(candidate, "failed", "transient", retry=True, detail=str(error))
-    except ApiError as error:
-        logger.error("reload of {} refused: {}", candidate.app_id, error)
-        return Outcome(candidate, "failed", "rejected", detail=str(error))
-    return _outcome(decision, result)
 
 
 def _outcome(decision: Decision, result: StartResult) -> Outcome:

@@ -12,7 +12,7 @@ from loguru import logger
 from pydantic import SecretStr
 
 from qlik.auth import ApiKeyAuth
-from qlik.errors import ApiError, RateLimitedError
+from qlik.errors import ApiError, BadResponseError, RateLimitedError
 from qlik.models import Item, Page, Reload, Space
 from qlik.times import format_time
 from qlik.transport import Sender, parse_json, parse_model
@@ -20,6 +20,8 @@ from qlik.transport import Sender, parse_json, parse_model
 PAGE_LIMIT = 100
 ITEM_BATCH = 100
 ITEM_TYPES = "app,script"
+# SCIM filter (RFC 7644) of the reloads listing: the statuses of ``Reload.is_active``.
+ACTIVE_FILTER = '(status eq "QUEUED" or status eq "RELOADING" or status eq "CANCELING")'
 
 StartKind = Literal["started", "pending", "forbidden", "quota", "not_found"]
 
@@ -51,11 +53,16 @@ class QlikClient:
 
     def _pages(self, endpoint: str, params: dict[str, Any]) -> Iterator[Page]:
         response = self._sender.send(endpoint, "GET", endpoint, params=params)
+        followed: set[str] = set()
         while True:
             page = parse_json(response, Page, f"GET {endpoint}")
             yield page
             if not page.next_url or not page.data:
                 return
+            if page.next_url in followed:
+                # A tenant that hands out a link twice would otherwise be paged forever.
+                raise BadResponseError(f"GET {endpoint}: next link repeats: {page.next_url}")
+            followed.add(page.next_url)
             response = self._sender.send(endpoint, "GET", page.next_url)
 
     def audit_event_pages(
@@ -91,9 +98,10 @@ class QlikClient:
     def latest_reloads(
         self, app_ids: Iterable[str], created_since: datetime
     ) -> dict[str, Reload | None]:
-        """Each app's newest reload created since ``created_since`` (None if there is none).
+        """Each app's newest reload created since ``created_since``, or its active one (else None).
 
-        Uses one tenant-wide listing when the identity is a tenant admin, else one call per app.
+        Uses one tenant-wide listing when the identity is a tenant admin (plus one listing of
+        active reloads when some app has no recent reload), else one call per app.
         """
         wanted = {app_id.lower() for app_id in app_ids}
         if not wanted:
@@ -114,17 +122,45 @@ class QlikClient:
     def _latest_from_tenant_listing(
         self, wanted: set[str], created_since: datetime
     ) -> dict[str, Reload | None]:
+        latest = self._newest_in_listing(wanted, created_since)
+        result = {app_id: _if_recent(reload, created_since) for app_id, reload in latest.items()}
+        missing = {app_id for app_id, reload in result.items() if reload is None}
+        if missing:
+            # A long reload created before ``created_since`` is still running: not in the listing.
+            result |= self._active_reloads(missing)
+        return result
+
+    def _newest_in_listing(
+        self, wanted: set[str], created_since: datetime
+    ) -> dict[str, Reload | None]:
+        """Newest first, until every wanted app has a reload or ``created_since`` is passed."""
         latest: dict[str, Reload | None] = dict.fromkeys(wanted)
         params = {"limit": PAGE_LIMIT, "sort": "-creationTime"}
-        for page in self._pages("/api/v1/reloads", params):
-            reloads = [parse_model(row, Reload, "GET /api/v1/reloads") for row in page.data]
+        for reloads in self._reload_pages(params):
             for reload in reloads:
                 app_id = reload.app_id.lower()
                 if app_id in wanted and latest[app_id] is None:
                     latest[app_id] = reload
-            if not reloads or reloads[-1].creation_time < created_since:
+            everyone_found = all(reload is not None for reload in latest.values())
+            if everyone_found or not reloads or reloads[-1].creation_time < created_since:
                 break
-        return {app_id: _if_recent(reload, created_since) for app_id, reload in latest.items()}
+        return latest
+
+    def _active_reloads(self, apps: set[str]) -> dict[str, Reload]:
+        """One tenant-wide listing of queued, reloading and canceling reloads, for ``apps``."""
+        found: dict[str, Reload] = {}
+        for reloads in self._reload_pages({"limit": PAGE_LIMIT, "filter": ACTIVE_FILTER}):
+            for reload in reloads:
+                app_id = reload.app_id.lower()
+                if app_id in apps and reload.is_active:
+                    found.setdefault(app_id, reload)
+            if set(found) == apps:
+                break
+        return found
+
+    def _reload_pages(self, params: dict[str, Any]) -> Iterator[list[Reload]]:
+        for page in self._pages("/api/v1/reloads", params):
+            yield [parse_model(row, Reload, "GET /api/v1/reloads") for row in page.data]
 
     def _latest_for_app(self, app_id: str, created_since: datetime) -> Reload | None:
         params = {"appId": app_id, "limit": 1, "sort": "-creationTime"}

@@ -4,7 +4,7 @@ Callers branch on the class, never on httpx or pydantic exceptions:
 
 - ``RetryableError``: the work is left for the next sweep (network, 5xx, 429, unreadable answers).
 - ``AuthenticationError``: bad credentials; nothing can be done until the settings change.
-- ``ApiError``: the tenant understood and refused; retrying will not help.
+- ``ApiError``: the tenant understood and refused; retrying will not help (exit code 2).
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ class AuthenticationError(QlikError):
 
 class ApiError(QlikError):
     """A 4xx answer other than 401/429: the tenant refused the request."""
+
+    # On a read, a refusal means the request or the identity's permissions are wrong: fix settings.
+    exit_code = 2
 
     def __init__(self, status: int, code: str, title: str, endpoint: str) -> None:
         super().__init__(f"{endpoint} answered {status} {code}: {title}")

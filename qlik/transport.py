@@ -20,6 +20,7 @@ from qlik.errors import (
     ApiError,
     AuthenticationError,
     BadResponseError,
+    QlikError,
     RateLimitedError,
     TransientError,
 )
@@ -49,27 +50,41 @@ class Sender:
 
     def send(self, endpoint: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """Send once or, for reads, until it succeeds or the retries are spent."""
-        self._check_same_origin(url)
+        target = self._on_tenant(url)
         for attempt in range(self._retries + 1):
-            try:
-                return self._send_once(endpoint, method, url, **kwargs)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as error:
-                # Nothing reached the tenant, so even a POST may be repeated.
-                failure: Exception = TransientError(f"{endpoint}: cannot connect: {error}")
-            except (TransientError, RateLimitedError) as error:
-                if method != "GET":
-                    raise
-                failure = error
-            except httpx.TransportError as error:
-                if method != "GET":
-                    raise TransientError(f"{endpoint}: {type(error).__name__}") from None
-                failure = TransientError(f"{endpoint}: {type(error).__name__}: {error}")
-            if attempt == self._retries:
+            answer = self._attempt(endpoint, method, target, **kwargs)
+            if isinstance(answer, httpx.Response):
+                return answer
+            failure = answer
+            if attempt == self._retries or _too_long_to_wait(failure):
                 raise failure
             self._pause(endpoint, attempt, failure)
         raise AssertionError("unreachable")
 
-    def _send_once(self, endpoint: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    def _attempt(
+        self, endpoint: str, method: str, url: str | httpx.URL, **kwargs: Any
+    ) -> httpx.Response | QlikError:
+        """The answer, or the failure to retry; failures that must not be retried are raised."""
+        try:
+            return self._send_once(endpoint, method, url, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            # Nothing reached the tenant, so even a POST may be repeated.
+            return TransientError(f"{endpoint}: cannot connect: {error}")
+        except (TransientError, RateLimitedError) as error:
+            if method != "GET":
+                raise
+            return error
+        except httpx.TransportError as error:
+            if method != "GET":
+                raise TransientError(f"{endpoint}: {type(error).__name__}") from None
+            return TransientError(f"{endpoint}: {type(error).__name__}: {error}")
+        except httpx.HTTPError as error:
+            # An answer arrived but could not be read (bad encoding, ...): no retry helps.
+            raise BadResponseError(f"{endpoint}: {type(error).__name__}: {error}") from None
+
+    def _send_once(
+        self, endpoint: str, method: str, url: str | httpx.URL, **kwargs: Any
+    ) -> httpx.Response:
         self.calls[f"{method} {endpoint}"] += 1
         response = self.http.request(method, url, **kwargs)
         if response.status_code >= 400:
@@ -78,20 +93,30 @@ class Sender:
 
     def _pause(self, endpoint: str, attempt: int, failure: Exception) -> None:
         if isinstance(failure, RateLimitedError):
-            delay = min(failure.retry_after, MAX_RETRY_AFTER_S)
+            delay = failure.retry_after
         else:
             delay = self._backoff_s * (2**attempt) * (0.5 + random.random())
         logger.warning("{}; retrying in {:.1f}s", failure, delay)
         self._sleep(delay)
 
-    def _check_same_origin(self, url: str) -> None:
-        """The bearer token goes to the tenant only, and never over a weaker scheme."""
-        base = self.http.base_url
-        target = base.join(url)
-        if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
-            raise BadResponseError(
-                f"refusing to follow a link outside the tenant: {target.scheme}://{target.host}"
-            )
+    def _on_tenant(self, url: str) -> str | httpx.URL:
+        """A link's path and query on the tenant's own scheme, host and port.
+
+        The bearer token goes to the tenant only, and never over a weaker scheme, whatever
+        host spelling or scheme a ``links.next.href`` carries.
+        """
+        try:
+            link = httpx.URL(url)
+        except httpx.InvalidURL as error:
+            raise BadResponseError(f"unusable link {url!r}: {error}") from None
+        if not link.scheme and not link.host:
+            return url  # relative: httpx joins it to base_url
+        return self.http.base_url.copy_with(raw_path=link.raw_path)
+
+
+def _too_long_to_wait(failure: QlikError) -> bool:
+    """A Retry-After beyond the cap: give up now and leave the work for the next sweep."""
+    return isinstance(failure, RateLimitedError) and failure.retry_after > MAX_RETRY_AFTER_S
 
 
 def raise_for_answer(response: httpx.Response, endpoint: str) -> None:

@@ -11,7 +11,7 @@ from loguru import logger
 
 from qlik.errors import QlikError
 from scheduler import commands
-from scheduler.config import load_settings
+from scheduler.config import LoadedSettings, ignored_chain_warning, load
 from scheduler.lock import LockHeldError
 from scheduler.logs import configure_logging
 from scheduler.settings import SettingsError
@@ -27,13 +27,56 @@ def build_parser() -> argparse.ArgumentParser:
     """The whole command line of SPEC section 5."""
     parser = argparse.ArgumentParser(prog="reload-chain", description="Chain Qlik Cloud reloads.")
     parser.add_argument("--version", action="version", version=f"reload-chain {VERSION}")
-    parser.add_argument(
-        "--config", type=Path, help="settings TOML file (default: ./reload-chain.toml)"
-    )
-    parser.add_argument("--log-level", default="INFO", choices=LOG_LEVELS, type=str.upper)
+    _add_global_options(parser, config=None, log_level=None)
+    # The same options after the command; SUPPRESS keeps a value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    _add_global_options(common, config=argparse.SUPPRESS, log_level=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_commands(sub, common)
+    return parser
 
-    sweep = sub.add_parser("sweep", help="one sweep, then exit (Task Scheduler, catch-up)")
+
+def _add_global_options(parser: argparse.ArgumentParser, *, config: Any, log_level: Any) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=config,
+        help="settings TOML file (default: ./reload-chain.toml)",
+    )
+    parser.add_argument(
+        "--log-level", default=log_level, choices=LOG_LEVELS, type=str.upper, help="log level"
+    )
+
+
+def _add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """The subcommands, each accepting the global options too."""
+    _add_sweep(sub, common)
+    run = sub.add_parser("run", parents=[common], help="background process: sweep every N minutes")
+    run.add_argument(
+        "--interval-minutes", type=int, metavar="N", help="minutes between sweeps (default 2)"
+    )
+    run.set_defaults(handler=commands.cmd_run)
+    status = sub.add_parser(
+        "status", parents=[common], help="cursor, last sweeps and recent decisions"
+    )
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=commands.cmd_status)
+    demo = sub.add_parser(
+        "demo", parents=[common], help="run against the built-in simulated tenant"
+    )
+    demo.set_defaults(handler=commands.cmd_demo)
+    sim = sub.add_parser(
+        "sim", parents=[common], help="serve the simulated tenant alone on loopback"
+    )
+    sim.add_argument("--port", type=int, default=8080, help="loopback port (0 picks a free one)")
+    sim.add_argument("--scenario", type=Path, metavar="FILE", help="scenario TOML or JSON file")
+    sim.set_defaults(handler=commands.cmd_sim)
+
+
+def _add_sweep(sub: Any, common: argparse.ArgumentParser) -> None:
+    sweep = sub.add_parser(
+        "sweep", parents=[common], help="one sweep, then exit (Task Scheduler, catch-up)"
+    )
     sweep.add_argument(
         "--dry-run", action="store_true", help="decide and print; start nothing, record nothing"
     )
@@ -43,34 +86,31 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--json", action="store_true", help="print the sweep report as JSON")
     sweep.set_defaults(handler=commands.cmd_sweep)
 
-    run = sub.add_parser("run", help="background process: sweep every N minutes")
-    run.add_argument(
-        "--interval-minutes", type=int, metavar="N", help="minutes between sweeps (default 2)"
-    )
-    run.set_defaults(handler=commands.cmd_run)
-
-    status = sub.add_parser("status", help="cursor, last sweeps and recent decisions")
-    status.add_argument("--json", action="store_true")
-    status.set_defaults(handler=commands.cmd_status)
-
-    demo = sub.add_parser("demo", help="run against the built-in simulated tenant")
-    demo.set_defaults(handler=commands.cmd_demo)
-    return parser
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script and ``python -m scheduler``; returns the exit code."""
     args = build_parser().parse_args(argv)
+    # The demo and the simulator narrate on stdout; routine sweep logs would drown them.
+    quiet = args.command in ("demo", "sim")
+    args.log_level = args.log_level or ("WARNING" if quiet else "INFO")
     configure_logging(args.log_level)
     try:
-        settings = load_settings(args.config, _setting_flags(args))
+        loaded = load(args.config, _setting_flags(args))
+        settings = loaded.settings
         if settings.log_file is not None:
             configure_logging(args.log_level, settings.log_file)
+        _warn_ignored_chain_tables(loaded)
         code: int = args.handler(args, settings)
         return code
     except (SettingsError, LockHeldError, StateError, QlikError) as error:
         logger.error("{}", error)
         return int(error.exit_code)
+
+
+def _warn_ignored_chain_tables(loaded: LoadedSettings) -> None:
+    warning = ignored_chain_warning(loaded)
+    if warning:
+        logger.warning("{}", warning)
 
 
 def _setting_flags(args: argparse.Namespace) -> dict[str, Any]:

@@ -7,47 +7,60 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 
 from loguru import logger
+from sqlite_utils import Database
 
+from jobs.report import SweepReport
 from jobs.sweep import SweepContext, run_sweep
-from qlik.client import QlikClient, connect
+from qlik.client import connect
 from qlik.errors import QlikError
 from qlik.times import format_time, parse_time
 from scheduler.clock import utc_now
+from scheduler.demo import run_demo
 from scheduler.lock import LockHeldError, sweep_lock
 from scheduler.output import print_json, print_sweep, table
 from scheduler.runner import build_scheduler, run_until_stopped
 from scheduler.settings import Settings, SettingsError
+from scheduler.simulate import serve
 from state.database import StateError, open_database
 from state.store import Store
 
 
 @contextmanager
-def sweep_context(settings: Settings) -> Iterator[SweepContext]:
-    """Open the database and the tenant client; close both whatever happens."""
-    tenant_url, api_key = settings.require_tenant()
-    db = open_database(settings.database)
-    client: QlikClient | None = None
+def sweep_context(settings: Settings, db: Database) -> Iterator[SweepContext]:
+    """The tenant client and the store on an open database; close both whatever happens."""
     try:
+        tenant_url, api_key = settings.require_tenant()
         client = connect(tenant_url, api_key)
-        yield SweepContext(client, Store(db, str(settings.database)), settings)
-    finally:
-        if client is not None:
+        try:
+            yield SweepContext(client, Store(db, str(settings.database)), settings)
+        finally:
             client.close()
+    finally:
         db.close()
+
+
+def open_locked(database: Path) -> Database:
+    """Open and migrate the database under the sweep lock, so two first runs cannot collide."""
+    with sweep_lock(database):
+        return open_database(database)
 
 
 def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
     """``reload-chain sweep``: one sweep, then exit with its code."""
     since = _parse_since(args.since)
+    settings.require_tenant()  # before the lock file or database is created
     now = utc_now()
-    with sweep_context(settings) as ctx:
-        if args.dry_run:
-            report = run_sweep(ctx, now, since=since, dry_run=True)
-        else:
-            with sweep_lock(settings.database):
-                report = run_sweep(ctx, now, since=since)
+    if args.dry_run:
+        report = _dry_run(settings, now, since)
+    else:
+        with (
+            sweep_lock(settings.database),
+            sweep_context(settings, open_database(settings.database)) as ctx,
+        ):
+            report = run_sweep(ctx, now, since=since)
     if args.json:
         print_json(report.as_json(), sys.stdout)
     else:
@@ -55,9 +68,17 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
     return report.exit_code
 
 
+def _dry_run(settings: Settings, now: datetime, since: datetime | None) -> SweepReport:
+    """A dry run reads the database if there is one, and never creates it."""
+    where = settings.database if settings.database.exists() else ":memory:"
+    with sweep_context(settings, open_database(where)) as ctx:
+        return run_sweep(ctx, now, since=since, dry_run=True)
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """``reload-chain run``: sweep every ``interval_minutes`` until stopped."""
-    with sweep_context(settings) as ctx:
+    settings.require_tenant()  # before the lock file or database is created
+    with sweep_context(settings, open_locked(settings.database)) as ctx:
 
         def sweep_job() -> None:
             try:
@@ -95,7 +116,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(f"database {settings.database}\ncursor   {cursor or 'none (no sweep yet)'}\n")
     sweep_rows = [
-        (s["sweep_id"], s["events_read"], s["events_new"], s["decisions"], s["exit_code"])
+        (s["sweep_id"], s["events_read"], s["events_new"], _counts(s["decisions"]), s["exit_code"])
         for s in sweeps
     ]
     print(table(("sweep", "read", "new", "decisions", "exit"), sweep_rows) + "\n")
@@ -108,11 +129,17 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    """``reload-chain demo``: the simulated tenant arrives with the simulator issue."""
-    print(
-        "reload-chain demo: the simulated tenant is coming soon; `make test` exercises the sweep."
-    )
-    return 0
+    """``reload-chain demo``: the real sweep against the built-in simulated tenant."""
+    return run_demo(sys.stdout)
+
+
+def cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
+    """``reload-chain sim``: serve the simulated tenant until Ctrl+C or SIGTERM."""
+    return serve(args.port, args.scenario, sys.stdout)
+
+
+def _counts(counts: dict[str, int] | None) -> str:
+    return ", ".join(f"{name} {count}" for name, count in (counts or {}).items())
 
 
 def _parse_since(value: str | None) -> datetime | None:

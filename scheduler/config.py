@@ -56,19 +56,53 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"{path}: cannot read settings file: {error.strerror}") from None
 
 
+@dataclass(frozen=True)
+class LoadedSettings:
+    """The settings, the file they were read from, and its chain tables that were ignored."""
+
+    settings: Settings
+    config_path: Path | None = None
+    ignored_tables: tuple[str, ...] = ()
+
+
+def load(
+    config_flag: Path | None = None,
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> LoadedSettings:
+    """Settings from flags > environment > TOML file > defaults, with what the file held besides."""
+    env = os.environ if environ is None else environ
+    config_path = find_config_file(config_flag, env)
+    document = read_toml(config_path) if config_path else {}
+    layers = [
+        _flag_layer(flags or {}),
+        _env_layer(env),
+        _file_layer(config_path, document) if config_path else Layer({}, {}),
+    ]
+    ignored = tuple(sorted(key for key in document if key in CHAIN_TABLES))
+    return LoadedSettings(_merged(layers), config_path, ignored)
+
+
 def load_settings(
     config_flag: Path | None = None,
     flags: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Settings from flags > environment > TOML file > defaults."""
-    env = os.environ if environ is None else environ
-    config_path = find_config_file(config_flag, env)
-    layers = [
-        _flag_layer(flags or {}),
-        _env_layer(env),
-        _file_layer(config_path) if config_path else Layer({}, {}),
-    ]
+    return load(config_flag, flags, environ).settings
+
+
+def ignored_chain_warning(loaded: LoadedSettings) -> str | None:
+    """The warning to log when the settings file holds chain tables, which are not used yet."""
+    if not loaded.ignored_tables:
+        return None
+    return (
+        f"chain file sections ([apps], [[edge]], [[join]]) in {loaded.config_path} "
+        "are not supported yet and are ignored; only tags define chains"
+    )
+
+
+def _merged(layers: list[Layer]) -> Settings:
     merged: dict[str, Any] = {}
     origins: dict[str, str] = {}
     for layer in reversed(layers):
@@ -101,8 +135,7 @@ def _env_layer(environ: Mapping[str, str]) -> Layer:
     return Layer(values, {key: f"environment {ENVIRONMENT[key]}" for key in values})
 
 
-def _file_layer(path: Path) -> Layer:
-    document = read_toml(path)
+def _file_layer(path: Path, document: Mapping[str, Any]) -> Layer:
     values = {key: value for key, value in document.items() if key not in CHAIN_TABLES}
     for key in PATH_KEYS:
         if isinstance(values.get(key), str):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -77,8 +76,11 @@ def migrate(db: Database, migrations: tuple[Migration, ...], where: str) -> list
             continue
         with db.atomic():
             migration.apply(db)
-            db.table("migrations").insert(
-                {"name": migration.name, "applied_at": datetime.now(UTC).isoformat()}
+            # SQLite's clock: the Python wall clock is read only in scheduler/clock.py.
+            db.execute(
+                "insert into migrations (name, applied_at)"
+                " values (?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                [migration.name],
             )
         done.append(migration.name)
     return done

@@ -17,10 +17,18 @@ class Migration:
 def _initial_schema(db: Database) -> None:
     db.table("cursor").create({"name": str, "position": str, "updated_at": str}, pk="name")
     db.table("handled_events").create(
-        {"event_id": str, "reload_id": str, "app_id": str, "event_time": str, "sweep_id": str},
+        {
+            "event_id": str,
+            "reload_id": str,
+            # One reload may finish more than once (an engine retry): error, then ok.
+            "outcome": str,
+            "app_id": str,
+            "event_time": str,
+            "sweep_id": str,
+        },
         pk="event_id",
     )
-    db.table("handled_events").create_index(["reload_id"])
+    db.table("handled_events").create_index(["reload_id", "outcome"])
     db.table("invalid_events").create(
         {"key": str, "event_id": str, "reason": str, "raw": str, "sweep_id": str, "seen_at": str},
         pk="key",

@@ -68,12 +68,18 @@ class Store:
         return parse_time(rows[0]["position"]) if rows else None
 
     def handled(
-        self, event_ids: Iterable[str], reload_ids: Iterable[str]
-    ) -> tuple[set[str], set[str]]:
-        """Which of these event ids, and which of these reload ids, were handled before."""
+        self, event_ids: Iterable[str], runs: Iterable[tuple[str, str]]
+    ) -> tuple[set[str], set[tuple[str, str]]]:
+        """Which of these event ids, and which (reload id, outcome) pairs, were handled before."""
         events = self._existing("handled_events", "event_id", event_ids)
-        reloads = self._existing("handled_events", "reload_id", reload_ids)
-        return events, reloads
+        wanted = set(runs)
+        found: set[tuple[str, str]] = set()
+        with state_errors(self.where):
+            for chunk in _chunks(sorted({reload_id for reload_id, _ in wanted})):
+                marks = ",".join("?" * len(chunk))
+                sql = f"select reload_id, outcome from handled_events where reload_id in ({marks})"
+                found.update((row[0], row[1]) for row in self.db.execute(sql, chunk).fetchall())
+        return events, found & wanted
 
     def known_invalid(self, keys: Iterable[str]) -> set[str]:
         """Which invalid events are already recorded."""
@@ -113,14 +119,16 @@ class Store:
                 )
 
     def recent_sweeps(self, limit: int = 10) -> list[dict[str, Any]]:
-        """The newest sweep records, newest first."""
+        """The newest sweep records, newest first, with their JSON columns decoded."""
         with state_errors(self.where):
-            return list(self.db.table("sweeps").rows_where(order_by="started_at desc", limit=limit))
+            rows = self.db.table("sweeps").rows_where(order_by="started_at desc", limit=limit)
+            return [_decoded(row, ("decisions", "api_calls")) for row in rows]
 
     def recent_decisions(self, limit: int = 20) -> list[dict[str, Any]]:
-        """The newest ledger rows, newest first."""
+        """The newest ledger rows, newest first, with their JSON columns decoded."""
         with state_errors(self.where):
-            return list(self.db.table("ledger").rows_where(order_by="updated_at desc", limit=limit))
+            rows = self.db.table("ledger").rows_where(order_by="updated_at desc", limit=limit)
+            return [_decoded(row, ("sources", "source_reloads")) for row in rows]
 
     def _upsert(self, table: str, rows: list[dict[str, Any]], pk: str | tuple[str, ...]) -> None:
         if rows:
@@ -135,6 +143,13 @@ class Store:
                 sql = f"select {column} from {table} where {column} in ({marks})"
                 found.update(row[0] for row in self.db.execute(sql, chunk).fetchall())
         return found
+
+
+def _decoded(row: dict[str, Any], columns: tuple[str, ...]) -> dict[str, Any]:
+    """The row with these JSON text columns turned back into objects and lists."""
+    return row | {
+        column: json.loads(row[column]) for column in columns if isinstance(row.get(column), str)
+    }
 
 
 def _chunks(values: list[str], size: int = 500) -> Iterable[list[str]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -47,6 +48,7 @@ class FakeTenant:
     events: list[dict[str, Any]] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
     post_answers: dict[str, httpx.Response] = field(default_factory=dict)
+    audits_answer: httpx.Response | None = None
     tenant_listing: bool = True
     unauthorized: bool = False
     _ids: itertools.count[int] = field(default_factory=itertools.count)
@@ -139,6 +141,8 @@ class FakeTenant:
         return reload
 
     def _audits(self, request: httpx.Request) -> httpx.Response:
+        if self.audits_answer is not None:
+            return self.audits_answer
         query = _query(request)
         start, end = (parse_time(part) for part in query["eventTime"].split("/"))
         assert query["sort"] == "+eventTime"
@@ -177,6 +181,10 @@ class FakeTenant:
                 403, json={"errors": [{"code": "RELOADS-003", "title": "Forbidden"}]}
             )
         rows = [r for r in self.reloads if query.get("appId") in (None, r["appId"])]
+        if "filter" in query:
+            # Only what the client sends: (status eq "A" or status eq "B" ...).
+            statuses = set(re.findall(r'status eq "([A-Z]+)"', query["filter"]))
+            rows = [r for r in rows if r["status"] in statuses]
         rows.sort(key=lambda r: r["creationTime"], reverse=True)
         return self._page(request, rows, int(query.get("limit", 10)))
 

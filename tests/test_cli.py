@@ -215,7 +215,11 @@ def test_run_sweeps_at_start_and_stops_cleanly_on_sigterm(tmp_path: Path) -> Non
 def test_first_sweep_looks_back_one_hour_from_the_clock(
     database: Path, tenant: FakeTenant, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The CLI reads the clock once; frozen here, the first-run window is exactly [now-60m, now]."""
+    """The CLI reads the clock once; frozen here, the first-run window is exactly [now-60m, now].
+
+    With no events, only the tenant's times could move the cursor, so the second window starts
+    where the first one did.
+    """
     from freezegun import freeze_time
 
     with freeze_time("2026-11-22T10:00:00Z"):
@@ -226,4 +230,92 @@ def test_first_sweep_looks_back_one_hour_from_the_clock(
     with freeze_time("2026-11-22T10:02:00Z"):
         assert main(["sweep", "--json"]) == 0
     window = json.loads(capsys.readouterr().out)["window"]
-    assert window == {"from": "2026-11-22T09:55:00.000Z", "to": "2026-11-22T10:02:00.000Z"}
+    assert window == {"from": "2026-11-22T09:00:00.000Z", "to": "2026-11-22T10:02:00.000Z"}
+
+
+def test_400_from_audits_exits_2(
+    database: Path, tenant: FakeTenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    errors = [{"code": "AUDITS-400", "title": "Invalid eventTime"}]
+    tenant.audits_answer = httpx.Response(400, json={"errors": errors})
+    assert main(["sweep"]) == 2
+    assert "AUDITS-400" in capsys.readouterr().err
+
+
+def test_dry_run_does_not_create_the_database(
+    database: Path, tenant: FakeTenant, chain: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sweep", "--dry-run", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [d["decision"] for d in report["decisions"]] == ["triggered"]
+    assert not database.exists()
+    assert tenant.started == []
+
+
+def test_locked_first_sweep_exits_3_before_creating_the_database(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two first-ever sweeps at once: the second stops at the lock, not in a migration."""
+    with sweep_lock(database):
+        assert main(["sweep"]) == 3
+    assert not database.exists()
+
+
+@pytest.mark.parametrize("before_command", [True, False])
+def test_config_and_log_level_work_before_and_after_the_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], before_command: bool
+) -> None:
+    config = tmp_path / "elsewhere.toml"
+    config.write_text(f'database = "{(tmp_path / "from-config.db").as_posix()}"\n')
+    options = ["--config", str(config), "--log-level", "debug"]
+    argv = [*options, "status", "--json"] if before_command else ["status", "--json", *options]
+
+    assert main(argv) == 0
+
+    assert json.loads(capsys.readouterr().out)["database"] == str(tmp_path / "from-config.db")
+
+
+def test_global_options_keep_their_defaults_and_earlier_values() -> None:
+    from scheduler.cli import build_parser
+
+    parser = build_parser()
+    plain = parser.parse_args(["status"])
+    # No level given: main() picks INFO, or WARNING for the narrating demo and sim commands.
+    assert (plain.config, plain.log_level) == (None, None)
+    before = parser.parse_args(["--log-level", "debug", "--config", "x.toml", "sweep"])
+    assert (before.config, before.log_level) == (Path("x.toml"), "DEBUG")
+    after = parser.parse_args(["sweep", "--log-level", "error"])
+    assert after.log_level == "ERROR"
+
+
+def test_chain_tables_in_the_settings_file_are_warned_about_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "reload-chain.toml"
+    config.write_text(
+        f'database = "{(tmp_path / "state.db").as_posix()}"\n'
+        '[apps]\nsales = "00000000-0000-4000-8000-000000000001"\n'
+        '[[edge]]\nfrom = "sales"\nto = "sales"\n'
+    )
+    assert main(["--config", str(config), "status"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "WARNING" in line]
+    assert len(warnings) == 1
+    assert (
+        f"chain file sections ([apps], [[edge]], [[join]]) in {config} are not supported yet "
+        "and are ignored; only tags define chains"
+    ) in warnings[0]
+
+
+def test_status_json_shows_decoded_lists_and_counts(
+    database: Path, tenant: FakeTenant, chain: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["sweep"])
+    capsys.readouterr()
+    assert main(["status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    (sweep,) = status["sweeps"]
+    assert sweep["decisions"] == {"triggered": 1}
+    assert sweep["api_calls"]["POST /api/v1/reloads"] == 1
+    (decision,) = status["decisions"]
+    assert decision["sources"] == [chain[0]]
+    assert decision["source_reloads"][0].startswith("rld-")

@@ -12,8 +12,8 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from qlik.client import QlikClient, connect
-from qlik.errors import ApiError, RateLimitedError, TransientError
+from qlik.client import ACTIVE_FILTER, QlikClient, connect
+from qlik.errors import ApiError, BadResponseError, RateLimitedError, TransientError
 from tests.fake_tenant import TENANT, app_id
 
 AUDIT = "com.qlik.v1.app.reload.finished"
@@ -199,6 +199,9 @@ def test_latest_reloads_uses_one_tenant_listing_and_stops_at_created_since(
         reload_row("rx", app_id(99), SINCE + timedelta(minutes=5)),
         reload_row("rz", app_id(98), SINCE - timedelta(minutes=1)),
     ]
+    active = router.get("/api/v1/reloads", params={"filter": ACTIVE_FILTER}).mock(
+        return_value=page([])
+    )
     second = router.get("/api/v1/reloads", params={"cursor": "p2"}).mock(
         return_value=page(rows2, f"{TENANT}/api/v1/reloads?cursor=p3")
     )
@@ -211,7 +214,57 @@ def test_latest_reloads_uses_one_tenant_listing_and_stops_at_created_since(
     assert "appId" not in params
     assert (params["limit"], params["sort"]) == ("100", "-creationTime")
     assert second.call_count == 1
-    assert client.calls == {"GET /api/v1/reloads": 2}
+    assert active.call_count == 1  # D has no recent reload: is an old one still running?
+    assert client.calls == {"GET /api/v1/reloads": 3}
+
+
+def test_latest_reloads_stops_paging_once_every_app_has_a_reload(
+    router: respx.MockRouter, client: QlikClient
+) -> None:
+    rows = [
+        reload_row("ra", A, SINCE + timedelta(minutes=50)),
+        reload_row("rb", B, SINCE + timedelta(minutes=40)),
+    ]
+    # The next page is not mocked: asking for it would fail the test.
+    first = router.get("/api/v1/reloads").mock(
+        return_value=page(rows, f"{TENANT}/api/v1/reloads?cursor=p2")
+    )
+    assert ids(client.latest_reloads([A, B], SINCE)) == {A: "ra", B: "rb"}
+    assert first.call_count == 1
+    assert client.calls == {"GET /api/v1/reloads": 1}
+
+
+def test_latest_reloads_finds_a_long_running_reload_created_before_since(
+    router: respx.MockRouter, client: QlikClient
+) -> None:
+    recent = [
+        reload_row("ra", A, SINCE + timedelta(minutes=50)),
+        reload_row("rz", app_id(98), SINCE - timedelta(minutes=1)),
+    ]
+    long_ago = SINCE - timedelta(hours=3)
+    running = [
+        reload_row("rq", app_id(97), long_ago, "QUEUED"),
+        reload_row("rb-running", B.upper(), long_ago, "RELOADING"),
+    ]
+    active_p2 = router.get("/api/v1/reloads", params={"cursor": "a2"}).mock(
+        return_value=page([reload_row("rc", C, long_ago, "CANCELING")])
+    )
+    active = router.get("/api/v1/reloads", params={"filter": ACTIVE_FILTER}).mock(
+        return_value=page(running, f"{TENANT}/api/v1/reloads?cursor=a2")
+    )
+    listing = router.get("/api/v1/reloads").mock(return_value=page(recent))
+
+    result = client.latest_reloads([A, B, C, D], SINCE)
+
+    assert ids(result) == {A: "ra", B: "rb-running", C: "rc", D: None}
+    assert listing.call_count == 1
+    params = active.calls.last.request.url.params
+    assert (
+        params["filter"] == '(status eq "QUEUED" or status eq "RELOADING" or status eq "CANCELING")'
+    )
+    assert params["limit"] == "100"
+    assert active_p2.call_count == 1
+    assert client.calls == {"GET /api/v1/reloads": 3}
 
 
 def test_latest_reloads_keeps_an_old_but_active_reload(
@@ -228,8 +281,12 @@ def test_latest_reloads_tenant_listing_answers_none_for_an_app_with_only_old_rel
     # Documented: "Each app's newest reload created since created_since (None if there is none)";
     # the per-app path answers None here, so the tenant-wide path must too.
     old = SINCE - timedelta(hours=2)
+    active = router.get("/api/v1/reloads", params={"filter": ACTIVE_FILTER}).mock(
+        return_value=page([])
+    )
     router.get("/api/v1/reloads").mock(return_value=page([reload_row("r-old", A, old)]))
     assert ids(client.latest_reloads([A], SINCE)) == {A: None}
+    assert active.call_count == 1
 
 
 def test_latest_reloads_falls_back_to_per_app_calls_after_403_and_remembers(
@@ -401,3 +458,13 @@ def test_start_reload_connect_error_is_retried(
     assert route.call_count == 2
     assert len(sleeps) == 1
     assert client.calls == {"POST /api/v1/reloads": 2}
+
+
+def test_a_next_link_that_repeats_stops_paging_instead_of_looping(
+    router: respx.MockRouter, client: QlikClient
+) -> None:
+    looping = {"data": [{"id": "e1"}], "links": {"next": {"href": f"{TENANT}/api/v1/audits?p=2"}}}
+    router.get("/api/v1/audits").respond(200, json=looping)
+    with pytest.raises(BadResponseError, match="repeats"):
+        list(client.audit_event_pages(AUDIT, START, END))
+    assert client.calls == {"GET /api/v1/audits": 2}

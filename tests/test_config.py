@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.config import load_settings
+from scheduler.config import ignored_chain_warning, load, load_settings
 from scheduler.settings import SettingsError
 
 SECRET = "sk-very-secret-api-key-0123456789"
@@ -265,3 +265,22 @@ def test_toml_that_is_not_utf8_is_a_settings_error(tmp_path: Path) -> None:
     path.write_bytes(b"# donn\xe9es\ntolerance_minutes = 5\n")
     message = error_of(config_flag=path, environ={})
     assert str(path) in message
+
+
+def test_load_reports_the_chain_tables_it_ignored(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "chains.toml",
+        'tag_prefix = "chain-"\n[apps]\na = "x"\n[[join]]\nmembers = ["a"]\n',
+    )
+    loaded = load(path, environ={})
+    assert loaded.settings.tag_prefix == "chain-"
+    assert (loaded.config_path, loaded.ignored_tables) == (path, ("apps", "join"))
+    warning = ignored_chain_warning(loaded)
+    assert warning is not None
+    assert f"in {path} are not supported yet and are ignored; only tags define chains" in warning
+
+
+def test_no_warning_without_chain_tables(toml: Path) -> None:
+    assert load(toml, environ={}).ignored_tables == ()
+    assert ignored_chain_warning(load(toml, environ={})) is None
+    assert ignored_chain_warning(load(environ={})) is None

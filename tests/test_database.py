@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -58,6 +59,13 @@ def test_migrate_returns_the_names_it_applied_and_nothing_the_second_time() -> N
     assert migrate(db, MIGRATIONS, ":memory:") == ["0001_initial_schema"]
     assert migrate(db, MIGRATIONS, ":memory:") == []
     assert migration_names(db) == ["0001_initial_schema"]
+
+
+def test_migration_time_is_stamped_by_sqlite_in_utc() -> None:
+    """The Python wall clock is read only in scheduler/clock.py; SQLite stamps migrations."""
+    db = open_database(":memory:")
+    (row,) = db.table("migrations").rows
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", row["applied_at"])
 
 
 def test_reopening_a_file_applies_nothing(tmp_path: Path) -> None:

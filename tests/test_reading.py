@@ -17,6 +17,7 @@ from state.store import Store, SweepCommit
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 APP = "aaaaaaaa-0000-0000-0000-000000000001"
+R1_OK = ("r1", "success")
 
 
 @pytest.fixture
@@ -51,11 +52,12 @@ def broken(event_id: str | None = "bad-1") -> dict[str, Any]:
     return raw
 
 
-def remember(store: Store, *rows: tuple[str, str]) -> None:
+def remember(store: Store, *rows: tuple[str, str], outcome: str = "success") -> None:
     handled = [
         {
             "event_id": event_id,
             "reload_id": reload_id,
+            "outcome": outcome,
             "app_id": APP,
             "event_time": "2026-11-22T09:00:00.000Z",
             "sweep_id": "old",
@@ -70,10 +72,10 @@ def test_new_events_become_runs(store: Store) -> None:
     reader.add_page([event("e1", "r1", 10), event("e2", "r2", 20, status="error")], NOW)
 
     assert reader.read == 2
-    assert list(reader.runs) == ["r1", "r2"]
-    assert reader.runs["r1"].app_id == APP
-    assert reader.runs["r2"].outcome == "failure"
-    assert reader.event_ids == {"r1": ["e1"], "r2": ["e2"]}
+    assert list(reader.runs) == [R1_OK, ("r2", "failure")]
+    assert reader.runs[R1_OK].app_id == APP
+    assert reader.runs[("r2", "failure")].outcome == "failure"
+    assert reader.event_ids == {R1_OK: ["e1"], ("r2", "failure"): ["e2"]}
     assert reader.already_handled == []
     assert reader.invalid == []
     assert reader.last_event_time == datetime(2026, 11, 22, 9, 20, tzinfo=UTC)
@@ -84,9 +86,9 @@ def test_second_event_for_a_reload_in_the_same_sweep_is_a_duplicate(store: Store
     reader.add_page([event("e1", "r1", 10)], NOW)
     reader.add_page([event("e2", "r1", 12)], NOW)
 
-    assert list(reader.runs) == ["r1"]
-    assert reader.runs["r1"].event_id == "e1"
-    assert reader.event_ids == {"r1": ["e1", "e2"]}
+    assert list(reader.runs) == [R1_OK]
+    assert reader.runs[R1_OK].event_id == "e1"
+    assert reader.event_ids == {R1_OK: ["e1", "e2"]}
     assert reader.already_handled == []
     assert reader.read == 2
 
@@ -113,10 +115,40 @@ def test_new_event_for_an_already_handled_reload_is_recorded_as_handled(store: S
         {
             "event_id": "e9",
             "reload_id": "r1",
+            "outcome": "success",
             "app_id": APP,
             "event_time": "2026-11-22T09:40:00.000Z",
             "sweep_id": "s2",
         }
+    ]
+
+
+def test_error_then_ok_for_one_reload_are_two_runs(store: Store) -> None:
+    reader = EventReader(store, "s1")
+    reader.add_page([event("e1", "r1", 10, status="error"), event("e2", "r1", 14)], NOW)
+    reader.add_page([event("e3", "r1", 15, status="error")], NOW)
+
+    assert list(reader.runs) == [("r1", "failure"), R1_OK]
+    assert reader.event_ids == {("r1", "failure"): ["e1", "e3"], R1_OK: ["e2"]}
+
+
+def test_ok_after_a_handled_error_of_the_same_reload_is_new(store: Store) -> None:
+    remember(store, ("e1", "r1"), outcome="failure")
+    reader = EventReader(store, "s2")
+    reader.add_page([event("e1", "r1", 10, status="error"), event("e2", "r1", 14)], NOW)
+
+    assert list(reader.runs) == [R1_OK]
+    assert reader.already_handled == []
+
+
+def test_another_error_event_of_a_handled_error_is_only_recorded(store: Store) -> None:
+    remember(store, ("e1", "r1"), outcome="failure")
+    reader = EventReader(store, "s2")
+    reader.add_page([event("e5", "r1", 16, status="error")], NOW)
+
+    assert reader.runs == {}
+    assert [(row["event_id"], row["outcome"]) for row in reader.already_handled] == [
+        ("e5", "failure")
     ]
 
 
@@ -126,7 +158,7 @@ def test_invalid_event_is_recorded_with_its_reason(store: Store) -> None:
     reader.add_page([raw, event("e1", "r1")], NOW)
 
     assert reader.read == 2
-    assert list(reader.runs) == ["r1"]
+    assert list(reader.runs) == [R1_OK]
     assert reader.invalid == [
         {
             "key": "bad-1",
@@ -206,10 +238,11 @@ def test_invalid_row_truncates_huge_events() -> None:
 def test_handled_row_can_name_another_event_id(store: Store) -> None:
     reader = EventReader(store, "s1")
     reader.add_page([event("e1", "r1")], NOW)
-    row = handled_row(reader.runs["r1"], "s1", event_id="e2")
+    row = handled_row(reader.runs[R1_OK], "s1", event_id="e2")
     assert row == {
         "event_id": "e2",
         "reload_id": "r1",
+        "outcome": "success",
         "app_id": APP,
         "event_time": "2026-11-22T09:30:00.000Z",
         "sweep_id": "s1",
@@ -223,7 +256,7 @@ def test_read_all_completes_after_every_page(store: Store) -> None:
 
     assert reader.complete is True
     assert reader.read == 3
-    assert list(reader.runs) == ["r1", "r2"]
+    assert list(reader.runs) == [R1_OK, ("r2", "success")]
     assert len(reader.invalid) == 1
     assert reader.last_event_time == datetime(2026, 11, 22, 9, 20, tzinfo=UTC)
 
@@ -246,7 +279,7 @@ def test_read_all_stops_incomplete_on_a_transient_error(store: Store) -> None:
 
     assert reader.complete is False
     assert reader.read == 3
-    assert list(reader.runs) == ["r1", "r2", "r3"]
+    assert [key[0] for key in reader.runs] == ["r1", "r2", "r3"]
     assert reader.last_event_time == datetime(2026, 11, 22, 9, 25, tzinfo=UTC)
 
 

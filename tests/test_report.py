@@ -117,6 +117,7 @@ def test_as_record_fields() -> None:
     assert report().as_record(started) == {
         "sweep_id": "sweep-1",
         "started_at": "2026-11-22T09:59:58.000Z",
+        "finished_at": "2026-11-22T09:59:59.235Z",
         "dry_run": 0,
         "window_from": "2026-11-22T08:55:00.000Z",
         "window_to": "2026-11-22T10:00:00.000Z",

@@ -40,10 +40,13 @@ def sweep_record(sweep_id: str, started_at: str = "2026-11-22T10:00:00.000Z") ->
     }
 
 
-def handled(event_id: str, reload_id: str, sweep_id: str = "s1") -> dict[str, Any]:
+def handled(
+    event_id: str, reload_id: str, sweep_id: str = "s1", outcome: str = "success"
+) -> dict[str, Any]:
     return {
         "event_id": event_id,
         "reload_id": reload_id,
+        "outcome": outcome,
         "app_id": "app-a",
         "event_time": "2026-11-22T09:30:00.000Z",
         "sweep_id": sweep_id,
@@ -139,7 +142,7 @@ def test_commit_sweep_is_one_transaction(store: Store) -> None:
 
     assert counts(store) == dict.fromkeys(counts(store), 0)
     assert store.cursor() is None
-    assert store.handled(["e1", "e2"], ["r1"]) == (set(), set())
+    assert store.handled(["e1", "e2"], [("r1", "success")]) == (set(), set())
 
 
 def test_store_still_works_after_a_failed_commit(store: Store) -> None:
@@ -163,11 +166,27 @@ def test_committing_the_same_sweep_twice_changes_nothing(store: Store) -> None:
     assert list(store.db.table("ledger").rows) == rows_before
 
 
-def test_handled_separates_event_ids_from_reload_ids(store: Store) -> None:
+def test_handled_separates_event_ids_from_reload_outcomes(store: Store) -> None:
     store.commit_sweep(full_commit(), NOW)
-    events, reloads = store.handled(["e1", "r1", "e9"], ["r1", "e1", "r9"])
+    asked = [("r1", "success"), ("e1", "success"), ("r9", "success")]
+    events, runs = store.handled(["e1", "r1", "e9"], asked)
     assert events == {"e1"}
-    assert reloads == {"r1"}
+    assert runs == {("r1", "success")}
+
+
+def test_handled_tells_outcomes_of_one_reload_apart(store: Store) -> None:
+    rows = [handled("e1", "r1", outcome="failure")]
+    store.commit_sweep(SweepCommit(sweep=sweep_record("s1"), handled_events=rows), NOW)
+
+    _, runs = store.handled([], [("r1", "failure"), ("r1", "success")])
+
+    assert runs == {("r1", "failure")}
+    assert store.db.table("handled_events").get("e1")["outcome"] == "failure"
+
+
+def test_handled_events_are_indexed_by_reload_and_outcome(store: Store) -> None:
+    indexed = [index.columns for index in store.db.table("handled_events").indexes]
+    assert ["reload_id", "outcome"] in indexed
 
 
 def test_handled_with_no_ids_is_empty(store: Store) -> None:
@@ -179,18 +198,18 @@ def test_handled_checks_more_than_500_ids(store: Store) -> None:
     store.commit_sweep(SweepCommit(sweep=sweep_record("s1"), handled_events=rows), NOW)
 
     asked_events = [f"e{n:04}" for n in range(0, 1500, 2)]
-    asked_reloads = [f"r{n:04}" for n in range(1, 1500, 3)]
-    events, reloads = store.handled(asked_events, asked_reloads)
+    asked_runs = [(f"r{n:04}", "success") for n in range(1, 1500, 3)]
+    events, runs = store.handled(asked_events, asked_runs)
 
     assert events == {f"e{n:04}" for n in range(0, 1200, 2)}
-    assert reloads == {f"r{n:04}" for n in range(1, 1200, 3)}
+    assert runs == {(f"r{n:04}", "success") for n in range(1, 1200, 3)}
     assert len(events) == 600
 
 
 def test_handled_accepts_generators(store: Store) -> None:
     store.commit_sweep(full_commit(), NOW)
-    events, reloads = store.handled((e for e in ["e2"]), (r for r in ["r1"]))
-    assert (events, reloads) == ({"e2"}, {"r1"})
+    events, runs = store.handled((e for e in ["e2"]), (r for r in [("r1", "success")]))
+    assert (events, runs) == ({"e2"}, {("r1", "success")})
 
 
 def test_known_invalid_returns_recorded_keys(store: Store) -> None:
@@ -284,3 +303,17 @@ def test_ledger_row_as_record_stores_lists_as_json() -> None:
         "state": "done",
         "updated_at": "2026-11-22T10:00:00.000Z",
     }
+
+
+def test_recent_sweeps_decode_their_json_columns(store: Store) -> None:
+    store.commit_sweep(full_commit(), NOW)
+    (sweep,) = store.recent_sweeps()
+    assert sweep["decisions"] == {"triggered": 1}
+    assert sweep["api_calls"] == {"GET /api/v1/audits": 1}
+
+
+def test_recent_decisions_decode_their_json_columns(store: Store) -> None:
+    store.commit_sweep(full_commit(), NOW)
+    (decision,) = store.recent_decisions()
+    assert decision["sources"] == ["app-a"]
+    assert decision["source_reloads"] == ["r1"]

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
 
 from jobs.sweep import SweepContext, run_sweep
 from qlik.client import connect
+from qlik.times import parse_time
 from scheduler.settings import Settings
-from state.database import open_database
-from state.store import Store
+from state.database import StateError, open_database
+from state.store import LedgerRow, Store
 from tests.fake_tenant import TENANT, FakeTenant
 
 NO_SLEEP = {"sleep": lambda _s: None}
@@ -126,14 +127,15 @@ def test_transient_post_failure_keeps_the_event_for_next_sweep(
 ) -> None:
     b, c = tenant.add_app(2), tenant.add_app(3)
     a = tenant.add_app(1, tags=[f"next-{b}", f"next-{c}"])
-    tenant.finish(a, at=tenant.now - timedelta(minutes=5))
+    a_finished = tenant.now - timedelta(minutes=5)
+    tenant.finish(a, at=a_finished)
     tenant.post_answers[c] = httpx.Response(503)
 
     failed = sweep(ctx, tenant)
 
     assert failed.exit_code == 1
     assert decisions(failed) == {b: ("triggered", "triggered"), c: ("failed", "transient")}
-    assert ctx.store.cursor() == tenant.now - timedelta(minutes=5)
+    assert ctx.store.cursor() == a_finished
 
     del tenant.post_answers[c]
     tenant.now += timedelta(minutes=2)
@@ -142,7 +144,8 @@ def test_transient_post_failure_keeps_the_event_for_next_sweep(
     assert retried.exit_code == 0
     assert decisions(retried) == {c: ("triggered", "triggered")}
     assert tenant.started == [b, c]
-    assert ctx.store.cursor() == tenant.now
+    # Only the tenant's times move the cursor: up to the newest event read, not to "now".
+    assert ctx.store.cursor() == a_finished
 
 
 def test_dry_run_starts_nothing_and_records_nothing(ctx: SweepContext, tenant: FakeTenant) -> None:
@@ -174,8 +177,174 @@ def test_api_calls_for_250_events_from_50_sources_with_20_successors(
         "GET /api/v1/audits": 3,  # 250 events, 100 a page
         "GET /api/v1/items": 2,  # tags of 50 sources, then facts of 20 successors
         # One tenant-wide listing, newest first, stopping at the oldest source reload's end:
-        # 130 of the 250 source reloads were created after it, so two pages of 100.
-        "GET /api/v1/reloads": 2,
+        # 130 of the 250 source reloads were created after it, so two pages of 100; none of the
+        # successors has a reload there, so one more listing of active reloads (none) follows.
+        "GET /api/v1/reloads": 3,
         "POST /api/v1/reloads": 20,
     }
     assert sorted(tenant.started) == sorted(successors)
+
+
+UNAUTHORIZED = httpx.Response(401, json={"errors": [{"code": "HTTP-401", "title": "Unauthorized"}]})
+
+
+def test_401_on_a_later_start_commits_the_earlier_start_and_exits_2(
+    ctx: SweepContext, tenant: FakeTenant
+) -> None:
+    b, c = tenant.add_app(2), tenant.add_app(3)
+    a = tenant.add_app(1, tags=[f"next-{b}", f"next-{c}"])
+    a_finished = tenant.now - timedelta(minutes=5)
+    tenant.finish(a, at=a_finished)
+    tenant.post_answers[c] = UNAUTHORIZED
+
+    refused = sweep(ctx, tenant)
+
+    assert refused.exit_code == 2
+    assert decisions(refused) == {b: ("triggered", "triggered"), c: ("failed", "auth")}
+    started_b = refused.outcomes[0].reload_id
+    assert started_b is not None
+    ledger = {row["app_id"]: row for row in ctx.store.recent_decisions()}
+    assert (ledger[b]["decision"], ledger[b]["state"], ledger[b]["reload_id"]) == (
+        "triggered",
+        "done",
+        started_b,
+    )
+    assert (ledger[c]["decision"], ledger[c]["reason"]) == ("failed", "auth")
+    assert ctx.store.cursor() == a_finished  # A's event is read again next sweep
+    assert ctx.store.recent_sweeps()[0]["exit_code"] == 2
+
+    del tenant.post_answers[c]  # the key is fixed
+    tenant.now += timedelta(minutes=2)
+    fixed = sweep(ctx, tenant)
+
+    assert fixed.exit_code == 0
+    assert decisions(fixed) == {c: ("triggered", "triggered")}
+    assert tenant.started == [b, c]
+
+
+def test_after_a_401_no_further_start_is_attempted_in_that_sweep(
+    ctx: SweepContext, tenant: FakeTenant
+) -> None:
+    b, c, d = tenant.add_app(2), tenant.add_app(3), tenant.add_app(4)
+    a = tenant.add_app(1, tags=[f"next-{b}", f"next-{c}", "next-" + "0" * 24, f"next-{d}"])
+    tenant.finish(a, at=tenant.now - timedelta(minutes=5))
+    tenant.post_answers[b] = UNAUTHORIZED
+
+    refused = sweep(ctx, tenant)
+
+    assert refused.exit_code == 2
+    assert decisions(refused) == {
+        b: ("failed", "auth"),
+        c: ("failed", "auth"),
+        "0" * 24: ("skipped", "not_found"),
+        d: ("failed", "auth"),
+    }
+    assert all(o.retry for o in refused.outcomes if o.reason == "auth")
+    assert refused.api_calls["POST /api/v1/reloads"] == 1
+    assert tenant.started == []
+
+
+def test_database_busy_before_a_start_fails_only_that_successor(
+    ctx: SweepContext, tenant: FakeTenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    b, c = tenant.add_app(2), tenant.add_app(3)
+    a = tenant.add_app(1, tags=[f"next-{c}", f"next-{b}"])
+    a_finished = tenant.now - timedelta(minutes=5)
+    tenant.finish(a, at=a_finished)
+    record_intent = ctx.store.record_intent
+
+    def busy_for_c(row: LedgerRow, now: datetime) -> None:
+        if row.app_id == c:
+            raise StateError("state database :memory:: database is locked")
+        record_intent(row, now)
+
+    monkeypatch.setattr(ctx.store, "record_intent", busy_for_c)
+
+    report = sweep(ctx, tenant)
+
+    assert report.exit_code == 1
+    assert decisions(report) == {c: ("failed", "transient"), b: ("triggered", "triggered")}
+    assert tenant.started == [b]  # no start without its intent in the ledger
+    assert report.api_calls["POST /api/v1/reloads"] == 1
+    assert ctx.store.cursor() == a_finished
+
+    monkeypatch.undo()
+    tenant.now += timedelta(minutes=2)
+    assert decisions(sweep(ctx, tenant)) == {c: ("triggered", "triggered")}
+    assert tenant.started == [b, c]
+
+
+def test_cursor_follows_the_tenants_clock_when_the_local_clock_runs_ahead(
+    ctx: SweepContext, tenant: FakeTenant
+) -> None:
+    """This server's clock is 7 minutes ahead of the tenant's: more than the 5-minute overlap."""
+    ahead = timedelta(minutes=7)
+    b, c = tenant.add_app(2), tenant.add_app(3)
+    a = tenant.add_app(1, tags=[f"next-{b}"])
+    x = tenant.add_app(5, tags=[f"next-{c}"])
+    tenant.finish(a, at=tenant.now - timedelta(minutes=1))
+
+    first = run_sweep(ctx, tenant.now + ahead)
+    assert decisions(first) == {b: ("triggered", "triggered")}
+
+    # One minute after the first sweep's newest event, on the tenant's clock, x finishes:
+    # its event did not exist yet when the first sweep read the audits.
+    x_finished = tenant.now + timedelta(minutes=1)
+    tenant.now += timedelta(minutes=10)
+    tenant.finish(x, at=x_finished)
+
+    second = run_sweep(ctx, tenant.now + ahead)
+
+    assert second.window_from <= x_finished
+    assert decisions(second) == {c: ("triggered", "triggered")}
+    assert tenant.started == [b, c]
+
+
+def test_error_then_ok_of_one_reload_in_one_sweep_fire_both_edges_once(
+    ctx: SweepContext, tenant: FakeTenant
+) -> None:
+    on_ok, on_fail = tenant.add_app(2), tenant.add_app(3)
+    a = tenant.add_app(1, tags=[f"next-{on_ok}", f"next-onfail-{on_fail}"])
+    reload_id = tenant.finish(a, status="error", at=tenant.now - timedelta(minutes=6))
+    # The engine retried the reload under the same reload id, and this time it succeeded.
+    tenant.events.append(tenant.event(a, reload_id, "ok", tenant.now - timedelta(minutes=4)))
+
+    report = sweep(ctx, tenant)
+
+    assert report.events_new == 2
+    assert decisions(report) == {
+        on_ok: ("triggered", "triggered"),
+        on_fail: ("triggered", "triggered"),
+    }
+    tenant.now += timedelta(minutes=2)
+    again = sweep(ctx, tenant)
+    assert (again.events_read, again.events_new, again.outcomes) == (2, 0, [])
+    assert sorted(tenant.started) == sorted([on_ok, on_fail])
+
+
+def test_error_then_ok_of_one_reload_across_sweeps_fire_both_edges_once(
+    ctx: SweepContext, tenant: FakeTenant
+) -> None:
+    on_ok, on_fail = tenant.add_app(2), tenant.add_app(3)
+    a = tenant.add_app(1, tags=[f"next-{on_ok}", f"next-onfail-{on_fail}"])
+    reload_id = tenant.finish(a, status="error", at=tenant.now - timedelta(minutes=5))
+
+    first = sweep(ctx, tenant)
+    assert decisions(first) == {on_fail: ("triggered", "triggered")}
+
+    tenant.now += timedelta(minutes=3)
+    tenant.events.append(tenant.event(a, reload_id, "ok", tenant.now - timedelta(minutes=1)))
+    second = sweep(ctx, tenant)
+    assert decisions(second) == {on_ok: ("triggered", "triggered")}
+
+    tenant.now += timedelta(minutes=2)
+    third = sweep(ctx, tenant)
+    assert (third.events_new, third.outcomes) == (0, [])
+    assert tenant.started == [on_fail, on_ok]
+
+
+def test_sweep_record_has_its_finish_time(ctx: SweepContext, tenant: FakeTenant) -> None:
+    report = sweep(ctx, tenant)
+    (record,) = ctx.store.recent_sweeps()
+    finished = parse_time(record["finished_at"])
+    assert finished == tenant.now + timedelta(seconds=round(report.duration_s, 3))

@@ -94,13 +94,24 @@ def test_get_429_sleeps_retry_after_then_retries(
     assert sleeps == [7.0]
 
 
-def test_retry_after_is_capped_at_sixty_seconds(
+def test_retry_after_of_sixty_seconds_is_waited(
     router: respx.MockRouter, client: QlikClient, sleeps: list[float]
 ) -> None:
-    limited = httpx.Response(429, headers={"Retry-After": "3600"})
+    limited = httpx.Response(429, headers={"Retry-After": "60"})
     router.get(SPACE_PATH).mock(side_effect=[limited, ok_space()])
     assert client.space("s1") is not None
     assert sleeps == [60.0]
+
+
+def test_retry_after_beyond_sixty_seconds_gives_up_at_once(
+    router: respx.MockRouter, client: QlikClient, sleeps: list[float]
+) -> None:
+    route = router.get(SPACE_PATH).respond(429, headers={"Retry-After": "3600"})
+    with pytest.raises(RateLimitedError) as caught:
+        client.space("s1")
+    assert caught.value.retry_after == 3600.0
+    assert route.call_count == 1
+    assert sleeps == []
 
 
 def test_get_500_until_retries_are_spent_raises_transient(
@@ -159,7 +170,7 @@ def test_400_is_api_error_with_code_and_title_from_errors_body(
     error = caught.value
     assert (error.status, error.code, error.title) == (400, "SPACES-400", "Bad space id")
     assert str(error) == f"{SPACE_ENDPOINT} answered 400 SPACES-400: Bad space id"
-    assert error.exit_code == 1
+    assert error.exit_code == 2
     assert route.call_count == 1
     assert sleeps == []
 
@@ -222,36 +233,54 @@ def test_api_key_auth_repr_hides_the_key() -> None:
     assert "s3cret" not in str(auth)
 
 
-def test_next_link_to_another_host_is_refused_and_gets_no_token(
-    router: respx.MockRouter, client: QlikClient
+@pytest.mark.parametrize(
+    "href",
+    [
+        "https://evil.example.com/api/v1/audits?cursor=p2",
+        "//evil.example.com/api/v1/audits?cursor=p2",
+        # Same host but plain http: following it would send the bearer token in clear text.
+        "http://tenant.example.qlikcloud.com/api/v1/audits?cursor=p2",
+        "https://TENANT.example.qlikcloud.com:443/api/v1/audits?cursor=p2",
+    ],
+)
+def test_next_link_is_followed_on_the_tenant_only(
+    router: respx.MockRouter, client: QlikClient, href: str
 ) -> None:
-    page = {"data": [{"id": "e1"}], "links": {"next": {"href": "https://evil.example.com/x"}}}
-    router.get("/api/v1/audits").respond(200, json=page)
-    pages = client.audit_event_pages(AUDIT, START, END)
-    assert next(pages) == [{"id": "e1"}]
-    with pytest.raises(BadResponseError, match=r"evil\.example\.com"):
-        next(pages)
-    assert [call.request.url.host for call in router.calls] == ["tenant.example.qlikcloud.com"]
-    assert client.calls == {"GET /api/v1/audits": 1}
+    """Only the link's path and query are used: the token never leaves the tenant."""
+    second = router.get("/api/v1/audits", params={"cursor": "p2"}).respond(
+        200, json={"data": [{"id": "e2"}], "links": {}}
+    )
+    first_page = {"data": [{"id": "e1"}], "links": {"next": {"href": href}}}
+    router.get("/api/v1/audits", params={"eventType": AUDIT}).respond(200, json=first_page)
+
+    assert list(client.audit_event_pages(AUDIT, START, END)) == [[{"id": "e1"}], [{"id": "e2"}]]
+
+    assert second.call_count == 1
+    assert str(second.calls.last.request.url) == f"{TENANT}/api/v1/audits?cursor=p2"
+    assert {call.request.url.host for call in router.calls} == {"tenant.example.qlikcloud.com"}
+    assert {call.request.url.scheme for call in router.calls} == {"https"}
+    assert client.calls == {"GET /api/v1/audits": 2}
 
 
-def test_protocol_relative_next_link_to_another_host_is_refused(
-    router: respx.MockRouter, client: QlikClient
-) -> None:
-    page = {"data": [{"id": "e1"}], "links": {"next": {"href": "//evil.example.com/x"}}}
+def test_unusable_next_link_is_a_bad_response(router: respx.MockRouter, client: QlikClient) -> None:
+    page = {"data": [{"id": "e1"}], "links": {"next": {"href": "https://tenant:notaport/x"}}}
     router.get("/api/v1/audits").respond(200, json=page)
-    with pytest.raises(BadResponseError, match=r"evil\.example\.com"):
+    with pytest.raises(BadResponseError, match="unusable link"):
         list(client.audit_event_pages(AUDIT, START, END))
     assert len(router.calls) == 1
 
 
-def test_next_link_downgraded_to_http_is_refused(
-    router: respx.MockRouter, client: QlikClient
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_undecodable_answer_is_a_bad_response_not_an_httpx_error(
+    router: respx.MockRouter, client: QlikClient, sleeps: list[float], method: str
 ) -> None:
-    # Same host but plain http: following it would send the bearer token in clear text.
-    plain = TENANT.replace("https://", "http://") + "/api/v1/audits?page=2"
-    page = {"data": [{"id": "e1"}], "links": {"next": {"href": plain}}}
-    router.get("/api/v1/audits").respond(200, json=page)
-    with pytest.raises(BadResponseError):
-        list(client.audit_event_pages(AUDIT, START, END))
-    assert [call.request.url.scheme for call in router.calls] == ["https"]
+    route = router.route(method=method, path="/api/v1/reloads").mock(
+        side_effect=httpx.DecodingError("broken gzip")
+    )
+    with pytest.raises(BadResponseError, match="DecodingError: broken gzip"):
+        if method == "GET":
+            client.latest_reloads(["a"], START)
+        else:
+            client.start_reload("a")
+    assert route.call_count == 1
+    assert sleeps == []

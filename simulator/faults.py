@@ -1,0 +1,92 @@
+"""Realism on demand: latency, per-tier rate limits, injected errors and dropped connections."""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from simulator.scenario import FaultRule, FaultSpec
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What to do instead of answering: drop the connection, or answer ``status``."""
+
+    drop: bool = False
+    status: int = 503
+    retry_after: int | None = None
+
+
+class RateLimiter:
+    """Qlik's per-user tier limits: over the limit, the whole tier answers 429 until it clears."""
+
+    def __init__(
+        self, limits: dict[str, int], window_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._limits = limits
+        self._window_s = window_s
+        self._clock = clock
+        self._calls: dict[tuple[str, str], deque[float]] = {}
+        self._blocked_until: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def retry_after(self, user_id: str, tier: str) -> int | None:
+        """None if this call may proceed (and count it), else seconds to wait."""
+        key = (user_id, tier)
+        with self._lock:
+            now = self._clock()
+            blocked = self._blocked_until.get(key, 0.0)
+            if now < blocked:
+                return max(1, math.ceil(blocked - now))
+            calls = self._calls.setdefault(key, deque())
+            while calls and calls[0] <= now - self._window_s:
+                calls.popleft()
+            if len(calls) >= self._limits[tier]:
+                self._blocked_until[key] = calls[0] + self._window_s
+                return max(1, math.ceil(calls[0] + self._window_s - now))
+            calls.append(now)
+            return None
+
+
+class Faults:
+    """Fault rules (deterministic, counted down) and random faults (seeded)."""
+
+    def __init__(self, spec: FaultSpec) -> None:
+        self.spec = spec
+        self._rules = [rule.model_copy() for rule in spec.rules]
+        self._random = random.Random(spec.seed)
+        self._lock = threading.Lock()
+        self.injected: dict[str, int] = {"drop": 0, "status": 0}
+
+    def add_rule(self, rule: FaultRule) -> None:
+        """Inject a fault for the next matching requests (tests call this while serving)."""
+        with self._lock:
+            self._rules.append(rule.model_copy())
+
+    def latency_s(self) -> float:
+        """How long to wait before answering."""
+        return self.spec.latency_ms / 1000.0
+
+    def pick(self, method: str, path: str) -> Fault | None:
+        """The fault for this request, if any: a matching rule first, then chance."""
+        with self._lock:
+            for rule in self._rules:
+                same_method = rule.method is None or rule.method.upper() == method.upper()
+                if rule.count > 0 and path.startswith(rule.path) and same_method:
+                    rule.count -= 1
+                    return self._count(Fault(rule.drop, rule.status, rule.retry_after))
+            roll = self._random.random()
+            if roll < self.spec.drop_rate:
+                return self._count(Fault(drop=True))
+            if roll < self.spec.drop_rate + self.spec.error_rate:
+                return self._count(Fault(status=self._random.choice((500, 502, 503))))
+        return None
+
+    def _count(self, fault: Fault) -> Fault:
+        self.injected["drop" if fault.drop else "status"] += 1
+        return fault

@@ -1,0 +1,176 @@
+"""Scenarios: the data files (TOML or JSON) that describe a simulated tenant.
+
+Apps and scripts name their successors by key (``next = ["transform"]``); the loader turns
+those into ``next-<id>`` tags exactly as an administrator would write them in Qlik Cloud.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+import uuid
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+SpaceType = Literal["shared", "managed", "data"]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class UserSpec(_Spec):
+    id: str
+    name: str
+    api_key: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    tenant_admin: bool = True
+
+
+class SpaceSpec(_Spec):
+    id: str
+    name: str
+    type: SpaceType
+    owner: str = "admin"
+    members: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class AppSpec(_Spec):
+    """An app or script: where it lives, its tags, and how its reloads behave."""
+
+    key: str
+    name: str = ""
+    id: str = ""
+    resource_type: Literal["app", "script"] = "app"
+    space: str | None = None
+    owner: str = "admin"
+    tags: list[str] = Field(default_factory=list)
+    next: list[str] = Field(default_factory=list)
+    next_onfail: list[str] = Field(default_factory=list)
+    queue_seconds: float = Field(0.2, ge=0)
+    duration_seconds: float = Field(2.0, ge=0)
+    outcome: Literal["success", "failure"] = "success"
+    duplicate_events: int = Field(1, ge=1)
+    late_seconds: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _defaults(self) -> AppSpec:
+        self.name = self.name or self.key
+        self.id = self.id or stable_id(self.key, self.resource_type)
+        return self
+
+
+class ReloadSpec(_Spec):
+    """A reload that is not started by reload-chain: scheduled now, or finished in the past."""
+
+    app: str
+    start_in_seconds: float | None = None
+    ended_minutes_ago: float | None = None
+    outcome: Literal["success", "failure"] | None = None
+    type: str = "chronos"
+
+
+class FaultRule(_Spec):
+    """Answer the next ``count`` matching requests with ``status`` (or drop the connection)."""
+
+    path: str
+    method: str | None = None
+    status: int = 503
+    count: int = 1
+    drop: bool = False
+    retry_after: int | None = None
+
+
+class FaultSpec(_Spec):
+    latency_ms: float = 0.0
+    error_rate: float = Field(0.0, ge=0, le=1)
+    drop_rate: float = Field(0.0, ge=0, le=1)
+    seed: int = 0
+    rate_window_seconds: float = Field(60.0, gt=0)
+    tier1_limit: int = 1000
+    audits_limit: int = 1000
+    tier2_limit: int = 100
+    reload_start_limit: int = 50
+    rules: list[FaultRule] = Field(default_factory=list)
+
+
+class Scenario(_Spec):
+    name: str = "scenario"
+    description: str = ""
+    tenant_id: str = "sim-tenant-0001"
+    token_ttl_seconds: float = 3600.0
+    users: list[UserSpec] = Field(
+        default_factory=lambda: [UserSpec(id="admin", name="Sim Admin", api_key="sim-api-key")]
+    )
+    spaces: list[SpaceSpec] = Field(default_factory=list)
+    apps: list[AppSpec] = Field(default_factory=list)
+    reloads: list[ReloadSpec] = Field(default_factory=list)
+    faults: FaultSpec = Field(default_factory=FaultSpec)
+
+    @model_validator(mode="after")
+    def _resolve_chain_tags(self) -> Scenario:
+        ids = {app.key: app.id for app in self.apps}
+        for app in self.apps:
+            for key in [*app.next, *app.next_onfail]:
+                if key not in ids:
+                    raise ValueError(f"app {app.key!r} names unknown app {key!r}")
+            app.tags += [f"next-{ids[key]}" for key in app.next]
+            app.tags += [f"next-onfail-{ids[key]}" for key in app.next_onfail]
+            app.next, app.next_onfail = [], []
+        spaces = {space.id for space in self.spaces}
+        for app in self.apps:
+            if app.space is not None and app.space not in spaces:
+                raise ValueError(f"app {app.key!r} is in unknown space {app.space!r}")
+        for reload in self.reloads:
+            if reload.app not in ids:
+                raise ValueError(f"reload names unknown app {reload.app!r}")
+        return self
+
+    def app(self, key: str) -> AppSpec:
+        """The app with this key."""
+        return next(app for app in self.apps if app.key == key)
+
+    @property
+    def api_key(self) -> str:
+        """The first user's API key (what the demo connects with)."""
+        return next(user.api_key for user in self.users if user.api_key)
+
+
+def stable_id(key: str, resource_type: str) -> str:
+    """A GUID for an app, a 24-hex id for a script, the same for the same key every time."""
+    if resource_type == "script":
+        return hashlib.sha1(key.encode()).hexdigest()[:24]
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"reload-chain-sim/{key}"))
+
+
+class ScenarioError(ValueError):
+    """A scenario file is unreadable or invalid; the message names the file and field."""
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read a scenario from a ``.toml`` or ``.json`` file."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+        data: dict[str, Any] = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        return Scenario.model_validate(data)
+    except (OSError, ValueError) as error:
+        raise ScenarioError(f"scenario {path}: {_describe(error)}") from None
+
+
+def builtin_scenario(name: str = "finance") -> Scenario:
+    """A scenario shipped with the package (``simulator/scenarios/<name>.toml``)."""
+    source = resources.files("simulator") / "scenarios" / f"{name}.toml"
+    return Scenario.model_validate(tomllib.loads(source.read_text(encoding="utf-8")))
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        first = error.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "top level"
+        return f"{where}: {str(first['msg']).removeprefix('Value error, ')}"
+    return str(error)

@@ -1,0 +1,168 @@
+"""The simulated tenant's state: users, spaces, apps, reloads and audit events.
+
+All access goes through one lock, because the HTTP server answers on many threads. Reload
+status is computed from the clock when asked, so nothing runs in the background.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import secrets
+import threading
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from simulator.reloads import SimEvent, SimReload
+from simulator.scenario import AppSpec, Scenario, UserSpec
+
+# Roles that may reload an app in each space type (see RoleType in spaces.json).
+RELOAD_ROLES: dict[str, frozenset[str]] = {
+    "shared": frozenset({"producer", "codeveloper", "facilitator"}),
+    "managed": frozenset({"facilitator", "publisher"}),
+    "data": frozenset({"producer", "operator", "facilitator"}),
+}
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SimTenant:
+    """A Qlik Cloud tenant in memory, built from a ``Scenario``."""
+
+    def __init__(self, scenario: Scenario, clock: Callable[[], datetime] = _utc_now) -> None:
+        self.scenario = scenario
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.apps = {app.id: app for app in scenario.apps}
+        self.spaces = {space.id: space for space in scenario.spaces}
+        self.users = {user.id: user for user in scenario.users}
+        self.members = {space.id: dict(space.members) for space in scenario.spaces}
+        self.reloads: dict[str, SimReload] = {}
+        self.api_starts: list[SimReload] = []
+        self._by_creation: list[SimReload] = []
+        self._events: list[SimEvent] = []
+        self._event_keys: list[tuple[datetime, str]] = []
+        self._tokens: dict[str, tuple[str, datetime]] = {}
+        self._ids = itertools.count(1)
+        self._scheduled = self._seed(clock())
+
+    # --- identity ---------------------------------------------------------------------------
+
+    def user_for_token(self, token: str) -> UserSpec | None:
+        """The user an API key or unexpired OAuth token belongs to."""
+        for user in self.users.values():
+            if user.api_key and secrets.compare_digest(user.api_key.encode(), token.encode()):
+                return user
+        with self.lock:
+            user_id, expires = self._tokens.get(token, ("", self.clock()))
+        return self.users.get(user_id) if expires > self.clock() else None
+
+    def issue_token(self, client_id: str, client_secret: str) -> tuple[str, datetime] | None:
+        """An OAuth access token for valid client credentials."""
+        for user in self.users.values():
+            if user.client_id == client_id and user.client_secret == client_secret:
+                token = "sim-token-" + secrets.token_hex(16)
+                expires = self.clock() + timedelta(seconds=self.scenario.token_ttl_seconds)
+                with self.lock:
+                    self._tokens[token] = (user.id, expires)
+                return token, expires
+        return None
+
+    def can_reload(self, user: UserSpec, app: AppSpec) -> bool:
+        """Personal space: only the owner. Other spaces: the owner or a reloading role."""
+        if app.space is None:
+            return app.owner == user.id
+        space = self.spaces[app.space]
+        roles = set(self.members.get(space.id, {}).get(user.id, []))
+        return space.owner == user.id or bool(roles & RELOAD_ROLES[space.type])
+
+    # --- reloads ----------------------------------------------------------------------------
+
+    def start_reload(self, app: AppSpec, user: UserSpec) -> SimReload | None:
+        """A new QUEUED reload, or None when one is already pending (the API answers 429)."""
+        with self.lock:
+            now = self.refresh()
+            if any(r.app_id == app.id and r.status(now) == "QUEUED" for r in self.reloads.values()):
+                return None
+            reload = self._add_reload(app, user.id, "external", now, app.outcome == "success")
+            self.api_starts.append(reload)
+            return reload
+
+    def reload_log(self) -> Counter[str]:
+        """How many reloads were started through the API, per app id."""
+        with self.lock:
+            return Counter(reload.app_id for reload in self.api_starts)
+
+    def reloads_newest_first(self, app_id: str | None) -> list[SimReload]:
+        """Reloads (of one app, or all) by creation time, newest first."""
+        with self.lock:
+            self.refresh()
+            rows = reversed(self._by_creation)
+            return [r for r in rows if app_id is None or r.app_id == app_id]
+
+    def events(
+        self, start: datetime, end: datetime, after: tuple[datetime, str] | None, limit: int
+    ) -> list[SimEvent]:
+        """Up to ``limit`` visible events in [start, end], oldest first, after a paging key."""
+        with self.lock:
+            now = self.refresh()
+            if after is None:
+                index = bisect.bisect_left(self._event_keys, (start, ""))
+            else:
+                index = bisect.bisect_right(self._event_keys, after)
+            found: list[SimEvent] = []
+            for event in itertools.islice(self._events, index, None):
+                if event.reload.ended > end or len(found) == limit:
+                    break
+                if event.visible_at <= now:
+                    found.append(event)
+            return found
+
+    def refresh(self) -> datetime:
+        """Start scheduled reloads whose time has come; return the current time."""
+        now = self.clock()
+        while self._scheduled and self._scheduled[0][0] <= now:
+            created, app_id = self._scheduled.pop(0)
+            app = self.apps[app_id]
+            self._add_reload(app, app.owner, "chronos", created, app.outcome == "success")
+        return now
+
+    def _seed(self, now: datetime) -> list[tuple[datetime, str]]:
+        scheduled = []
+        for spec in self.scenario.reloads:
+            app = next(a for a in self.apps.values() if a.key == spec.app)
+            succeeds = (spec.outcome or app.outcome) == "success"
+            if spec.ended_minutes_ago is not None:
+                run = timedelta(seconds=app.queue_seconds + app.duration_seconds)
+                created = now - timedelta(minutes=spec.ended_minutes_ago) - run
+                self._add_reload(app, app.owner, spec.type, created, succeeds)
+            else:
+                scheduled.append((now + timedelta(seconds=spec.start_in_seconds or 0), app.id))
+        return sorted(scheduled)
+
+    def _add_reload(
+        self, app: AppSpec, user_id: str, kind: str, created: datetime, succeeds: bool
+    ) -> SimReload:
+        reload = SimReload(
+            id=f"{next(self._ids):024x}",
+            app_id=app.id,
+            user_id=user_id,
+            tenant_id=self.scenario.tenant_id,
+            type=kind,
+            created=created,
+            queue_seconds=app.queue_seconds,
+            duration_seconds=app.duration_seconds,
+            succeeds=succeeds,
+        )
+        self.reloads[reload.id] = reload
+        bisect.insort(self._by_creation, reload, key=lambda r: (r.created, r.id))
+        for copy in range(app.duplicate_events):
+            visible = reload.ended + timedelta(seconds=app.late_seconds)
+            event = SimEvent(f"{reload.id}-{copy + 1}", reload, app.space, app.owner, visible)
+            index = bisect.bisect(self._event_keys, event.sort_key)
+            self._event_keys.insert(index, event.sort_key)
+            self._events.insert(index, event)
+        return reload
