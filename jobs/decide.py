@@ -78,6 +78,7 @@ class Decision:
     candidate: Candidate
     action: Action
     reason: str
+    latest: Reload | None = None  # the successor's latest reload as known when deciding
 
     @property
     def app_id(self) -> str:
@@ -112,7 +113,8 @@ def decide(
     for candidate in candidates(runs, facts.edges, facts.settled).values():
         reason = skip_reason(candidate, facts, settings, now)
         action: Action = "skip" if reason else "trigger"
-        decisions.append(Decision(candidate, action, reason or "triggered"))
+        latest = facts.latest_reloads.get(candidate.app_id)
+        decisions.append(Decision(candidate, action, reason or "triggered", latest))
     return decisions
 
 

@@ -23,6 +23,9 @@ class Outcome:
     reload_id: str | None = None
     retry: bool = False
     detail: str = ""
+    # The start may have happened (timeout, 5xx): the next sweep asks the tenant first.
+    uncertain: bool = False
+    previous_reload_id: str | None = None
 
     @property
     def app_id(self) -> str:

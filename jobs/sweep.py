@@ -18,6 +18,7 @@ from loguru import logger
 from jobs.decide import Decision, decide
 from jobs.facts import FactSettings, gather_facts
 from jobs.reading import EventReader, handled_row, run_key
+from jobs.reconcile import reconcile_intents
 from jobs.report import Outcome, SweepReport
 from jobs.trigger import AUTH, not_started_after_auth_failure, trigger
 from qlik.client import QlikClient
@@ -84,6 +85,9 @@ def run_sweep(
     """
     started = time.monotonic()
     calls_before = Counter(ctx.client.calls)
+    if not dry_run:
+        # Interrupted starts are settled first, so nothing below can start them again.
+        reconcile_intents(ctx.client, ctx.store, now)
     cursor = ctx.store.cursor()
     sweep_id = new_sweep_id(now)
     window = sweep_window(cursor, ctx.settings, now, since)
@@ -278,6 +282,9 @@ def _ledger_row(sweep_id: str, outcome: Outcome) -> LedgerRow:
         source_reloads=outcome.candidate.source_reloads,
         reload_id=outcome.reload_id,
         detail=outcome.detail,
+        state="intent" if outcome.uncertain else "done",
+        previous_reload_id=outcome.previous_reload_id,
+        source_end=outcome.candidate.newest_source_end,
     )
 
 

@@ -9,7 +9,7 @@ from loguru import logger
 from jobs.decide import Decision
 from jobs.report import Outcome, Result
 from qlik.client import QlikClient, StartResult
-from qlik.errors import ApiError, AuthenticationError, RetryableError
+from qlik.errors import ApiError, AuthenticationError, RateLimitedError, RetryableError
 from state.database import StateError
 from state.store import LedgerRow, Store
 
@@ -43,8 +43,19 @@ def trigger(
         logger.error("reload of {} not started, credentials refused: {}", candidate.app_id, error)
         return Outcome(candidate, "failed", AUTH, retry=True, detail=str(error))
     except RetryableError as error:
-        logger.error("reload of {} not started, will retry next sweep: {}", candidate.app_id, error)
-        return Outcome(candidate, "failed", "transient", retry=True, detail=str(error))
+        logger.error("start of {} unconfirmed, checked next sweep: {}", candidate.app_id, error)
+        # A 429 is a definite refusal; anything else may have reached the tenant.
+        uncertain = not isinstance(error, RateLimitedError)
+        previous = decision.latest.id if decision.latest else None
+        return Outcome(
+            candidate,
+            "failed",
+            "transient",
+            retry=True,
+            detail=str(error),
+            uncertain=uncertain,
+            previous_reload_id=previous,
+        )
     except ApiError as error:
         logger.error("reload of {} refused: {}", candidate.app_id, error)
         return Outcome(candidate, "failed", "rejected", detail=str(error))
@@ -68,6 +79,8 @@ def _intent(decision: Decision, sweep_id: str) -> LedgerRow:
         sources=candidate.source_apps,
         source_reloads=candidate.source_reloads,
         state="intent",
+        previous_reload_id=decision.latest.id if decision.latest else None,
+        source_end=candidate.newest_source_end,
     )
 
 

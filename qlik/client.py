@@ -163,12 +163,16 @@ class QlikClient:
             yield [parse_model(row, Reload, "GET /api/v1/reloads") for row in page.data]
 
     def _latest_for_app(self, app_id: str, created_since: datetime) -> Reload | None:
+        return _if_recent(self.latest_reload(app_id), created_since)
+
+    def latest_reload(self, app_id: str) -> Reload | None:
+        """The app's newest reload, however old, or None if it never reloaded."""
         params = {"appId": app_id, "limit": 1, "sort": "-creationTime"}
         response = self._sender.send("/api/v1/reloads", "GET", "/api/v1/reloads", params=params)
         page = parse_json(response, Page, "GET /api/v1/reloads")
         if not page.data:
             return None
-        return _if_recent(parse_model(page.data[0], Reload, "GET /api/v1/reloads"), created_since)
+        return parse_model(page.data[0], Reload, "GET /api/v1/reloads")
 
     def space(self, space_id: str) -> Space | None:
         """A space's facts, or None when it does not exist (or is not visible)."""

@@ -80,4 +80,14 @@ def _initial_schema(db: Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration("0001_initial_schema", _initial_schema),)
+def _intent_evidence(db: Database) -> None:
+    # What the tenant looked like before a start, so a restart can tell whether it happened.
+    db.table("ledger").add_column("previous_reload_id", str)
+    db.table("ledger").add_column("source_end", str)
+    db.table("ledger").create_index(["state"])
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration("0001_initial_schema", _initial_schema),
+    Migration("0002_intent_evidence", _intent_evidence),
+)

@@ -33,13 +33,33 @@ class LedgerRow:
     reload_id: str | None = None
     detail: str = ""
     state: str = "done"
+    previous_reload_id: str | None = None
+    source_end: datetime | None = None
 
     def as_record(self, now: datetime) -> dict[str, Any]:
         """The row as stored: lists as JSON, times as text."""
         record = self.__dict__ | {"updated_at": format_time(now)}
         record["sources"] = json.dumps(list(self.sources))
         record["source_reloads"] = json.dumps(list(self.source_reloads))
+        record["source_end"] = format_time(self.source_end) if self.source_end else None
         return record
+
+    @classmethod
+    def from_record(cls, row: dict[str, Any]) -> LedgerRow:
+        """The row as read back from the ``ledger`` table."""
+        return cls(
+            sweep_id=row["sweep_id"],
+            app_id=row["app_id"],
+            decision=row["decision"],
+            reason=row["reason"],
+            sources=tuple(json.loads(row["sources"] or "[]")),
+            source_reloads=tuple(json.loads(row["source_reloads"] or "[]")),
+            reload_id=row["reload_id"],
+            detail=row["detail"] or "",
+            state=row["state"],
+            previous_reload_id=row.get("previous_reload_id"),
+            source_end=parse_time(row["source_end"]) if row.get("source_end") else None,
+        )
 
 
 @dataclass
@@ -95,6 +115,20 @@ class Store:
                 sql = f"select source_reload_id, target_app_id from settled_edges where source_reload_id in ({marks})"  # noqa: E501
                 found.update((row[0], row[1]) for row in self.db.execute(sql, chunk).fetchall())
         return found
+
+    def unfinished_intents(self) -> list[LedgerRow]:
+        """Starts whose outcome is unknown: the sweep died, or the answer was ambiguous."""
+        with state_errors(self.where):
+            rows = self.db.table("ledger").rows_where(
+                "state = ?", ["intent"], order_by="updated_at"
+            )
+            return [LedgerRow.from_record(row) for row in rows]
+
+    def resolve_intent(self, row: LedgerRow, settled: list[dict[str, Any]], now: datetime) -> None:
+        """Record what became of an intent, and the edges it settled, in one transaction."""
+        with state_errors(self.where), self.db.atomic():
+            self.db.table("ledger").upsert(row.as_record(now), pk=("sweep_id", "app_id"))
+            self._upsert("settled_edges", settled, ("source_reload_id", "target_app_id"))
 
     def record_intent(self, row: LedgerRow, now: datetime) -> None:
         """Write a ledger row before its reload is requested (committed at once)."""

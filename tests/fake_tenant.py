@@ -51,6 +51,7 @@ class FakeTenant:
     audits_answer: httpx.Response | None = None
     tenant_listing: bool = True
     unauthorized: bool = False
+    accept_then_fail: set[str] = field(default_factory=set)  # create the reload, answer 504
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     def add_app(self, n: int, tags: list[str] | None = None, space_id: str | None = None) -> str:
@@ -193,7 +194,10 @@ class FakeTenant:
         if app in self.post_answers:
             return self.post_answers[app]
         self.started.append(app)
-        return httpx.Response(201, json=self._reload(app, "QUEUED", self.now))
+        created = self._reload(app, "QUEUED", self.now)
+        if app in self.accept_then_fail:
+            return httpx.Response(504, text="gateway timeout")
+        return httpx.Response(201, json=created)
 
     def _space(self, request: httpx.Request, space: str) -> httpx.Response:
         if space not in self.spaces:

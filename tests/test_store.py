@@ -301,8 +301,31 @@ def test_ledger_row_as_record_stores_lists_as_json() -> None:
         "reload_id": "new-reload",
         "detail": "x",
         "state": "done",
+        "previous_reload_id": None,
+        "source_end": None,
         "updated_at": "2026-11-22T10:00:00.000Z",
     }
+
+
+def test_intents_round_trip_with_their_evidence(store: Store) -> None:
+    intent = ledger_row(
+        state="intent", reload_id=None, previous_reload_id="old-reload", source_end=NOW
+    )
+    store.record_intent(intent, NOW)
+    assert store.unfinished_intents() == [intent]
+    done = ledger_row(previous_reload_id="old-reload", source_end=NOW)
+    settled = [
+        {
+            "source_reload_id": "r1",
+            "target_app_id": "app-b",
+            "sweep_id": "s1",
+            "decision": "triggered",
+            "reason": "triggered",
+        }
+    ]
+    store.resolve_intent(done, settled, NOW)
+    assert store.unfinished_intents() == []
+    assert store.settled_edges(["r1"]) == {("r1", "app-b")}
 
 
 def test_recent_sweeps_decode_their_json_columns(store: Store) -> None:

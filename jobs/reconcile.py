@@ -1,0 +1,89 @@
+"""Before deciding anything, settle the starts whose outcome is unknown.
+
+A sweep killed between its ``POST /api/v1/reloads`` and its commit, or a start whose answer
+was lost (timeout, 5xx), leaves an intent row in the ledger. The tenant knows the truth: a
+reload of that app created after its sources ended, other than the one known before the
+start, means the start happened. Only tenant timestamps are compared, so clock skew between
+this machine and Qlik Cloud cannot mislead it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from loguru import logger
+
+from qlik.client import QlikClient
+from qlik.errors import ApiError, RetryableError
+from qlik.models import Reload
+from state.store import LedgerRow, Store
+
+NOT_STARTED = "not_started"
+
+
+def was_started(intent: LedgerRow, latest: Reload | None) -> bool:
+    """Did the start recorded by ``intent`` reach the tenant, judging by the app's latest reload?"""
+    if latest is None or latest.id == intent.previous_reload_id:
+        return False
+    return intent.source_end is None or latest.creation_time >= intent.source_end
+
+
+def reconcile_intents(client: QlikClient, store: Store, now: datetime) -> list[LedgerRow]:
+    """Resolve every unfinished intent the tenant can answer for; return the resolved rows."""
+    resolved = []
+    for intent in store.unfinished_intents():
+        try:
+            latest = client.latest_reload(intent.app_id)
+        except (RetryableError, ApiError) as error:
+            logger.warning("cannot check the interrupted start of {} yet: {}", intent.app_id, error)
+            continue
+        row, settled = resolution(intent, latest)
+        store.resolve_intent(row, settled, now)
+        resolved.append(row)
+    return resolved
+
+
+def resolution(intent: LedgerRow, latest: Reload | None) -> tuple[LedgerRow, list[dict[str, Any]]]:
+    """The ledger row an intent becomes, and the edges it settles (none if not started)."""
+    if latest is not None and was_started(intent, latest):
+        logger.warning(
+            "interrupted start of {} did reach the tenant: reload {}; not starting it again",
+            intent.app_id,
+            latest.id,
+        )
+        row = replace(
+            intent,
+            decision="triggered",
+            reason="triggered",
+            reload_id=latest.id,
+            state="done",
+            detail="confirmed with the tenant after an interrupted start",
+        )
+        return row, settled_rows(row)
+    logger.warning(
+        "interrupted start of {} did not reach the tenant; deciding it again", intent.app_id
+    )
+    row = replace(
+        intent,
+        decision="failed",
+        reason=NOT_STARTED,
+        state="done",
+        detail="the start did not reach the tenant; decided again by a later sweep",
+    )
+    return row, []
+
+
+def settled_rows(row: LedgerRow) -> list[dict[str, Any]]:
+    """``settled_edges`` rows for every source reload behind a ledger row."""
+    return [
+        {
+            "source_reload_id": source_reload,
+            "target_app_id": row.app_id,
+            "sweep_id": row.sweep_id,
+            "decision": row.decision,
+            "reason": row.reason,
+        }
+        for source_reload in row.source_reloads
+    ]
