@@ -25,6 +25,7 @@ from qlik.errors import (
     TransientError,
 )
 from qlik.models import ErrorBody
+from qlik.tiers import TierGate, tier_of
 
 MAX_RETRY_AFTER_S = 60.0
 
@@ -41,12 +42,14 @@ class Sender:
         retries: int = 3,
         backoff_s: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
+        gate: TierGate | None = None,
     ) -> None:
         self.http = http
         self.calls: Counter[str] = Counter()
         self._retries = retries
         self._backoff_s = backoff_s
         self._sleep = sleep
+        self._gate = gate or TierGate(sleep=sleep)
 
     def send(self, endpoint: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """Send once or, for reads, until it succeeds or the retries are spent."""
@@ -85,17 +88,23 @@ class Sender:
     def _send_once(
         self, endpoint: str, method: str, url: str | httpx.URL, **kwargs: Any
     ) -> httpx.Response:
+        tier = tier_of(method, endpoint)
+        self._gate.wait(tier)
         self.calls[f"{method} {endpoint}"] += 1
         response = self.http.request(method, url, **kwargs)
         if response.status_code >= 400:
-            raise_for_answer(response, f"{method} {endpoint}")
+            try:
+                raise_for_answer(response, f"{method} {endpoint}")
+            except RateLimitedError as error:
+                if error.told:  # a real rate limit; a pending-reload 429 blocks nothing
+                    self._gate.block(tier, error.retry_after)
+                raise
         return response
 
     def _pause(self, endpoint: str, attempt: int, failure: Exception) -> None:
         if isinstance(failure, RateLimitedError):
-            delay = failure.retry_after
-        else:
-            delay = self._backoff_s * (2**attempt) * (0.5 + random.random())
+            return  # the tier gate waits out Retry-After before the next call of the tier
+        delay = self._backoff_s * (2**attempt) * (0.5 + random.random())
         logger.warning("{}; retrying in {:.1f}s", failure, delay)
         self._sleep(delay)
 
