@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck pytest demo run clean
+.PHONY: install test lint typecheck pytest demo run soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ pytest: $(STAMP)
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# 500 randomized runs with kill -9, 5xx, dropped connections, 429, duplicate and late events.
+soak: $(STAMP)
+	mkdir -p benchmarks/results
+	$(BIN)/python -m tests.chaos --runs 500 --json benchmarks/results/soak.json
 
 demo: $(STAMP)
 	$(BIN)/reload-chain demo

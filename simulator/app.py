@@ -93,6 +93,7 @@ class SimulatorApp:
                 return refused(401, "HTTP-401", "Unauthorized", "missing or invalid bearer token")
         wait = self.rate_limiter.retry_after(call.user.id if call.user else "anonymous", route.tier)
         if wait is not None:
+            self.faults.injected["rate_limited"] += 1
             answer = refused(429, "HTTP-429", f"rate limit of {route.tier} exceeded")
             answer.headers["Retry-After"] = str(wait)
             return answer

@@ -61,7 +61,13 @@ class Faults:
         self._rules = [rule.model_copy() for rule in spec.rules]
         self._random = random.Random(spec.seed)
         self._lock = threading.Lock()
-        self.injected: dict[str, int] = {"drop": 0, "status": 0}
+        self.injected: dict[str, int] = {"drop": 0, "status": 0, "rate_limited": 0}
+
+    def calm(self) -> None:
+        """Stop injecting faults (rules and random ones); counts are kept."""
+        with self._lock:
+            self._rules.clear()
+            self.spec = self.spec.model_copy(update={"error_rate": 0.0, "drop_rate": 0.0})
 
     def add_rule(self, rule: FaultRule) -> None:
         """Inject a fault for the next matching requests (tests call this while serving)."""
@@ -88,5 +94,6 @@ class Faults:
         return None
 
     def _count(self, fault: Fault) -> Fault:
-        self.injected["drop" if fault.drop else "status"] += 1
+        kind = "drop" if fault.drop else "rate_limited" if fault.status == 429 else "status"
+        self.injected[kind] += 1
         return fault

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+
+from loguru import logger
 
 from simulator.app import SimulatorApp
 from simulator.scenario import Scenario
@@ -52,6 +55,14 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     app: SimulatorApp
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that vanishes mid-request (killed, timed out) is routine for a server."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            logger.debug("simulator: client {} went away: {}", client_address, error)
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class SimulatorServer:

@@ -129,7 +129,7 @@ def test_rule_counts_down() -> None:
     assert faults.pick("GET", "/api/v1/audits") == Fault(status=500)
     assert faults.pick("GET", "/api/v1/audits") == Fault(status=500)
     assert faults.pick("GET", "/api/v1/audits") is None
-    assert faults.injected == {"drop": 0, "status": 2}
+    assert faults.injected == {"drop": 0, "status": 2, "rate_limited": 0}
 
 
 def test_rule_matches_method_and_path_prefix() -> None:
@@ -157,7 +157,7 @@ def test_drop_rule_and_retry_after() -> None:
     faults = Faults(FaultSpec(rules=rules))
     assert faults.pick("GET", "/api/v1/items") == Fault(drop=True)
     assert faults.pick("GET", "/api/v1/audits") == Fault(status=429, retry_after=7)
-    assert faults.injected == {"drop": 1, "status": 1}
+    assert faults.injected == {"drop": 1, "status": 1, "rate_limited": 0}
 
 
 def test_rules_in_the_spec_are_not_consumed() -> None:
@@ -179,7 +179,7 @@ def test_add_rule_while_serving() -> None:
 def test_no_rates_no_faults() -> None:
     faults = Faults(FaultSpec())
     assert all(faults.pick("GET", "/api/v1/audits") is None for _ in range(500))
-    assert faults.injected == {"drop": 0, "status": 0}
+    assert faults.injected == {"drop": 0, "status": 0, "rate_limited": 0}
 
 
 def picks(spec: FaultSpec, count: int = 400) -> list[Fault | None]:
@@ -202,7 +202,7 @@ def test_random_fault_rates_and_statuses() -> None:
     assert 0.15 < drops / 2000 < 0.25
     assert 0.25 < len(errors) / 2000 < 0.35
     assert set(errors) == {500, 502, 503}
-    assert faults.injected == {"drop": drops, "status": len(errors)}
+    assert faults.injected == {"drop": drops, "status": len(errors), "rate_limited": 0}
 
 
 def test_error_rate_one_always_fails() -> None:
