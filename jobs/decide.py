@@ -6,11 +6,11 @@ Nothing here performs I/O or reads the clock, so every rule is testable with pla
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
-from jobs.edges import Edge, matches
+from jobs.edges import Edge, Join, matches
 from qlik.events import FinishedReload
 from qlik.models import Reload
 
@@ -46,6 +46,10 @@ class TenantFacts:
     space_types: Mapping[str, str] = field(default_factory=dict)
     latest_reloads: Mapping[str, Reload | None] = field(default_factory=dict)
     settled: frozenset[tuple[str, str]] = frozenset()
+    # Apps of the chain that led to each source reload (for the cycle guard).
+    lineage: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # When each join member last finished a reload successfully.
+    last_success: Mapping[str, datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,8 @@ class Candidate:
 
     app_id: str
     runs: tuple[FinishedReload, ...]
+    joins: tuple[Join, ...] = ()  # joins whose members named it
+    plain: bool = True  # named by at least one ordinary edge
 
     @property
     def source_apps(self) -> tuple[str, ...]:
@@ -93,13 +99,21 @@ def candidates(
 ) -> dict[str, Candidate]:
     """Successors named by these runs' matching edges, one per app; settled edges are left out."""
     named: dict[str, list[FinishedReload]] = {}
+    via: dict[str, list[Edge]] = {}
     for run in runs:
         for edge in edges.get(run.app_id, ()):
             if matches(edge.on, run.outcome) and (run.reload_id, edge.target) not in settled:
                 runs_of_target = named.setdefault(edge.target, [])
                 if run not in runs_of_target:
                     runs_of_target.append(run)
-    return {app_id: Candidate(app_id, tuple(found)) for app_id, found in named.items()}
+                via.setdefault(edge.target, []).append(edge)
+    return {app_id: _candidate(app_id, found, via[app_id]) for app_id, found in named.items()}
+
+
+def _candidate(app_id: str, runs: list[FinishedReload], edges: list[Edge]) -> Candidate:
+    joins = tuple(dict.fromkeys(edge.join for edge in edges if edge.join is not None))
+    plain = any(edge.join is None for edge in edges)
+    return Candidate(app_id, tuple(runs), joins, plain)
 
 
 def decide(
@@ -110,20 +124,60 @@ def decide(
 ) -> list[Decision]:
     """One decision per successor named by ``runs``, in the order successors were first named."""
     decisions = []
-    for candidate in candidates(runs, facts.edges, facts.settled).values():
-        reason = skip_reason(candidate, facts, settings, now)
+    for named in candidates(runs, facts.edges, facts.settled).values():
+        candidate = without_cycles(named, facts)
+        reason = _app_reason(named, facts, settings) or (
+            "cycle" if candidate is None else skip_reason(candidate, facts, settings, now)
+        )
         action: Action = "skip" if reason else "trigger"
-        latest = facts.latest_reloads.get(candidate.app_id)
-        decisions.append(Decision(candidate, action, reason or "triggered", latest))
+        latest = facts.latest_reloads.get(named.app_id)
+        decisions.append(Decision(candidate or named, action, reason or "triggered", latest))
     return decisions
+
+
+def without_cycles(candidate: Candidate, facts: TenantFacts) -> Candidate | None:
+    """The candidate without source runs whose chain already reloaded it; None if none is left."""
+    runs = tuple(
+        run
+        for run in candidate.runs
+        if candidate.app_id not in facts.lineage.get(run.reload_id, frozenset({run.app_id}))
+    )
+    return replace(candidate, runs=runs) if runs else None
 
 
 def skip_reason(
     candidate: Candidate, facts: TenantFacts, settings: DecisionSettings, now: datetime
 ) -> str | None:
     """Why this successor must not be reloaded now, or None if it should be."""
-    return _app_reason(candidate, facts, settings) or _history_reason(
-        candidate, facts.latest_reloads.get(candidate.app_id), settings, now
+    latest = facts.latest_reloads.get(candidate.app_id)
+    return (
+        _app_reason(candidate, facts, settings)
+        or _history_reason(candidate, latest, settings, now)
+        or _join_reason(candidate, latest, facts, now)
+    )
+
+
+def _join_reason(
+    candidate: Candidate, latest: Reload | None, facts: TenantFacts, now: datetime
+) -> str | None:
+    """A successor named only by joins waits until one of its joins is complete."""
+    if candidate.plain or not candidate.joins:
+        return None
+    if any(join_complete(join, latest, facts.last_success, now) for join in candidate.joins):
+        return None
+    return "join_waiting"
+
+
+def join_complete(
+    join: Join, latest: Reload | None, last_success: Mapping[str, datetime], now: datetime
+) -> bool:
+    """Every member succeeded within the window, and after the target's last reload started."""
+    earliest = now - timedelta(minutes=join.within_minutes)
+    if latest is not None:
+        earliest = max(earliest, latest.start_time or latest.creation_time)
+    return all(
+        (ended := last_success.get(member)) is not None and ended > earliest
+        for member in join.after
     )
 
 

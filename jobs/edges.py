@@ -20,13 +20,27 @@ ON_FAILURE = "onfail-"
 
 
 @dataclass(frozen=True)
+class Join:
+    """Reload ``target`` once every app in ``after`` succeeded within ``within_minutes``."""
+
+    target: str
+    after: tuple[str, ...]
+    within_minutes: int
+    origin: str
+
+
+@dataclass(frozen=True)
 class Edge:
-    """Reload ``target`` when ``source`` finishes with an outcome matching ``on``."""
+    """Reload ``target`` when ``source`` finishes with an outcome matching ``on``.
+
+    An edge that belongs to a ``join`` only proposes the target; the join decides.
+    """
 
     source: str
     target: str
     on: Condition
     origin: str
+    join: Join | None = None
 
 
 def is_resource_id(value: str) -> bool:

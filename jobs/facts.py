@@ -13,11 +13,13 @@ from typing import Protocol
 
 from loguru import logger
 
+from jobs.chainfile import ChainFile
 from jobs.decide import AppFacts, Candidate, TenantFacts, candidates
 from jobs.edges import Edge, edges_from_tags
+from jobs.lineage import lineage_of
 from qlik.client import QlikClient
 from qlik.events import FinishedReload
-from qlik.models import Item
+from qlik.models import Item, Reload
 from state.store import Store
 
 
@@ -40,10 +42,12 @@ def gather_facts(
     runs: Sequence[FinishedReload],
     settings: FactSettings,
     now: datetime,
+    *,
+    chain: ChainFile | None = None,
 ) -> TenantFacts:
     """Ask the tenant (and the ledger) everything needed to decide these runs' successors."""
     items = client.items({run.app_id for run in runs})
-    edges = tag_edges(items, settings.tag_prefix)
+    edges = merge_edges(tag_edges(items, settings.tag_prefix), chain or ChainFile())
     settled = frozenset(store.settled_edges(run.reload_id for run in runs))
     successors = candidates(runs, edges, settled)
     missing = set(successors) - set(items)
@@ -52,13 +56,46 @@ def gather_facts(
     found = [app_id for app_id in successors if app_id in items]
     space_types = _space_types(client, items, found) if settings.only_managed_spaces else {}
     since = _oldest_time_that_matters(successors.values(), settings, now)
+    latest = client.latest_reloads(found, since) if found else {}
     return TenantFacts(
         edges=edges,
         apps={app_id: _app_facts(item) for app_id, item in items.items()},
         space_types=space_types,
-        latest_reloads=client.latest_reloads(found, since) if found else {},
+        latest_reloads=latest | _join_targets_latest(client, successors.values(), set(found)),
         settled=settled,
+        lineage=lineage_of(store, runs),
+        last_success=_join_member_successes(store, successors.values(), runs),
     )
+
+
+def merge_edges(tag_edges: dict[str, list[Edge]], chain: ChainFile) -> dict[str, list[Edge]]:
+    """Tag edges and chain-file edges (joins included), by source app."""
+    merged = {source: list(edges) for source, edges in tag_edges.items()}
+    for source, edges in chain.edges_by_source().items():
+        merged.setdefault(source, []).extend(edges)
+    return merged
+
+
+def _join_targets_latest(
+    client: QlikClient, successors: Iterable[Candidate], found: set[str]
+) -> dict[str, Reload | None]:
+    """A join compares with its target's last reload however old: ask for it exactly."""
+    targets = [c.app_id for c in successors if c.joins and not c.plain and c.app_id in found]
+    return {target: client.latest_reload(target) for target in targets}
+
+
+def _join_member_successes(
+    store: Store, successors: Iterable[Candidate], runs: Sequence[FinishedReload]
+) -> dict[str, datetime]:
+    """When each join member last succeeded: events read before, and this sweep's runs."""
+    members = {member for c in successors for join in c.joins for member in join.after}
+    if not members:
+        return {}
+    last = store.last_successes(members)
+    for run in runs:
+        if run.app_id in members and run.outcome == "success":
+            last[run.app_id] = max(last.get(run.app_id, run.ended_at), run.ended_at)
+    return last
 
 
 def tag_edges(items: dict[str, Item], prefix: str) -> dict[str, list[Edge]]:

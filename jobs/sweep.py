@@ -9,12 +9,13 @@ from __future__ import annotations
 import secrets
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from loguru import logger
 
+from jobs.chainfile import ChainFile
 from jobs.decide import Decision, decide
 from jobs.facts import FactSettings, gather_facts
 from jobs.reading import EventReader, handled_row, run_key
@@ -48,6 +49,7 @@ class SweepContext:
     client: QlikClient
     store: Store
     settings: SweepSettings
+    chain: ChainFile = field(default_factory=ChainFile)
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,7 @@ def _decide_and_act(
     if not runs:
         return [], False
     try:
-        facts = gather_facts(ctx.client, ctx.store, runs, ctx.settings, now)
+        facts = gather_facts(ctx.client, ctx.store, runs, ctx.settings, now, chain=ctx.chain)
     except RetryableError as error:
         logger.error("cannot gather tenant facts, all events left for next sweep: {}", error)
         return [], True

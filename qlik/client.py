@@ -9,9 +9,8 @@ from typing import Any, Literal
 
 import httpx
 from loguru import logger
-from pydantic import SecretStr
 
-from qlik.auth import ApiKeyAuth
+from qlik.auth import Credentials, make_auth
 from qlik.errors import ApiError, BadResponseError, RateLimitedError
 from qlik.models import Item, Page, Reload, Space
 from qlik.times import format_time
@@ -67,7 +66,7 @@ class QlikClient:
 
     def audit_event_pages(
         self, event_type: str, start: datetime, end: datetime
-    ) -> Iterator[list[dict[str, Any]]]:
+    ) -> Iterator[list[Any]]:
         """Yield pages of raw audit events of ``event_type`` in [start, end], oldest first."""
         params = {
             "eventType": event_type,
@@ -220,19 +219,23 @@ def _refused_start(error: ApiError) -> StartResult:
 
 def connect(
     tenant_url: str,
-    api_key: SecretStr,
+    credentials: Credentials,
     *,
     transport: httpx.BaseTransport | None = None,
     timeout_s: float = 30.0,
     sender_options: dict[str, Any] | None = None,
 ) -> QlikClient:
-    """A client for one tenant; tests pass a respx or simulator ``transport``."""
+    """A client for one tenant with an API key or OAuth client; tests pass a ``transport``.
+
+    OAuth token fetches go through this same client and are counted as ``POST /oauth/token``.
+    """
     http = httpx.Client(
         base_url=tenant_url,
-        auth=ApiKeyAuth(api_key),
         transport=transport,
         timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
         headers={"User-Agent": "reload-chain", "Accept": "application/json"},
         follow_redirects=False,
     )
-    return QlikClient(http, Sender(http, **(sender_options or {})))
+    sender = Sender(http, **(sender_options or {}))
+    http.auth = make_auth(tenant_url, credentials, sender.calls)
+    return QlikClient(http, sender)

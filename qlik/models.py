@@ -54,7 +54,8 @@ class Link(_Model):
 class Page(_Model):
     """One page of any list endpoint: raw ``data`` rows plus links."""
 
-    data: list[dict[str, Any]]
+    # Rows stay raw: each is validated on its own, so one bad row never hides the others.
+    data: list[Any]
     links: Links = Field(default_factory=Links)
 
     @model_validator(mode="before")

@@ -32,8 +32,8 @@ from state.store import Store
 def sweep_context(settings: Settings, db: Database) -> Iterator[SweepContext]:
     """The tenant client and the store on an open database; close both whatever happens."""
     try:
-        tenant_url, api_key = settings.require_tenant()
-        client = connect(tenant_url, api_key)
+        tenant_url, credentials = settings.require_tenant()
+        client = connect(tenant_url, credentials)
         try:
             yield SweepContext(client, Store(db, str(settings.database)), settings)
         finally:

@@ -61,8 +61,7 @@ def _sweep_until_settled(
     tenant: SimTenant, settings: Settings, every_s: float, timeout_s: float, out: TextIO
 ) -> list[SweepReport]:
     db = open_database(settings.database)
-    assert settings.api_key is not None and settings.tenant_url is not None
-    client = connect(settings.tenant_url, settings.api_key)
+    client = connect(*settings.require_tenant())
     reports: list[SweepReport] = []
     deadline = time.monotonic() + timeout_s
     try:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from scheduler.settings import SettingsError
+
 
 class LockHeldError(Exception):
     """Another reload-chain process is sweeping this database right now."""
@@ -28,14 +30,19 @@ def lock_path(database: Path) -> Path:
 def sweep_lock(database: Path) -> Iterator[None]:
     """Hold the sweep lock for the block, or raise ``LockHeldError`` at once."""
     path = lock_path(database)
-    path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(path), timeout=0)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire()
     except Timeout:
         raise LockHeldError(
             f"another reload-chain sweep is running on {database} (lock {path}); "
             "this one stops without doing anything"
+        ) from None
+    except OSError as error:  # after Timeout, which is an OSError too
+        raise SettingsError(
+            f"cannot lock the database {database}: {error.strerror or error} ({path}); "
+            "set RELOAD_CHAIN_DB to a writable folder"
         ) from None
     try:
         yield

@@ -57,5 +57,6 @@ def configure_logging(level: str = "INFO", log_file: Path | None = None) -> None
         )
     logging.basicConfig(handlers=[InterceptHandler()], level=0, force=True)
     for name, least in QUIET_LIBRARIES.items():
-        library_level = "DEBUG" if level == "DEBUG" and name != "httpcore" else least
+        verbose = level in ("DEBUG", "TRACE") and name != "httpcore"
+        library_level = "DEBUG" if verbose else least
         logging.getLogger(name).setLevel(library_level)

@@ -15,6 +15,7 @@ import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from qlik.auth import ClientCredentials, Credentials
 from qlik.events import APP_RELOAD_FINISHED, EventType
 
 CONFIG_FILE_NAME = "reload-chain.toml"
@@ -96,17 +97,48 @@ class Settings(BaseSettings):
             return None
         return check_tenant_url(value)
 
-    def require_tenant(self) -> tuple[str, SecretStr]:
-        """Tenant URL and API key, or a ``SettingsError`` saying what to set."""
+    def require_tenant(self) -> tuple[str, Credentials]:
+        """Tenant URL and credentials (see ``credentials``), or a ``SettingsError``."""
         if not self.tenant_url:
             raise SettingsError(
                 "missing setting tenant_url: set QLIK_TENANT_URL or tenant_url in reload-chain.toml"
             )
-        if self.api_key is None:
+        return self.tenant_url, self.credentials()
+
+    def credentials(self) -> Credentials:
+        """The API key, else the OAuth client (id and secret), or a ``SettingsError``.
+
+        When both an API key and an OAuth client are set, the API key is used: it needs no
+        token request, and the choice is made silently so that no log line touches a secret.
+        A client id without its secret (or the reverse) is an error, even next to an API key.
+        """
+        oauth = self._oauth_client()
+        if self.api_key is not None:
+            return self.api_key
+        if oauth is None:
             raise SettingsError(
-                "missing setting api_key: set QLIK_API_KEY or api_key in reload-chain.toml"
+                "missing credentials: set api_key (QLIK_API_KEY), or client_id and client_secret "
+                "(QLIK_CLIENT_ID, QLIK_CLIENT_SECRET) for an OAuth client, in the environment "
+                "or in reload-chain.toml"
             )
-        return self.tenant_url, self.api_key
+        return oauth
+
+    def _oauth_client(self) -> ClientCredentials | None:
+        """The OAuth client, None when neither half is set; one half alone is an error."""
+        has_secret = self.client_secret is not None and bool(self.client_secret.get_secret_value())
+        if not self.client_id and not has_secret:
+            return None
+        if not self.client_id:
+            raise SettingsError(
+                "client_secret is set but client_id is missing: set QLIK_CLIENT_ID or "
+                "client_id in reload-chain.toml"
+            )
+        if self.client_secret is None or not has_secret:
+            raise SettingsError(
+                "client_id is set but client_secret is missing: set QLIK_CLIENT_SECRET or "
+                "client_secret in reload-chain.toml"
+            )
+        return ClientCredentials(self.client_id, self.client_secret)
 
 
 def check_tenant_url(value: str) -> str:

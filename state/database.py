@@ -26,13 +26,54 @@ class SchemaTooNewError(StateError):
     exit_code = 2
 
 
+_DAMAGED = (
+    "not a reload-chain state database, or damaged; left as it is: restore it from a backup "
+    "or set RELOAD_CHAIN_DB to another file"
+)
+# What an administrator can do about the sqlite errors that are not the program's own fault.
+_HINTS = {
+    "SQLITE_NOTADB": _DAMAGED,
+    "SQLITE_CORRUPT": _DAMAGED,
+    "SQLITE_BUSY": "another program holds a write lock on it",
+    "SQLITE_READONLY": "the file or its folder is read-only; make both writable for this user",
+    "SQLITE_CANTOPEN": "it must be a file, in a folder this user can write",
+}
+
+
 @contextmanager
 def state_errors(path: str) -> Iterator[None]:
     """Turn any sqlite3 error inside the block into a ``StateError`` naming the file."""
     try:
         yield
     except sqlite3.Error as error:
-        raise StateError(f"state database {path}: {error}") from error
+        hint = _HINTS.get(getattr(error, "sqlite_errorname", ""), "")
+        suffix = f" ({hint})" if hint else ""
+        raise StateError(f"state database {path}: {error}{suffix}") from error
+
+
+class StateDatabase(Database):
+    """sqlite-utils' ``Database`` whose outermost ``atomic()`` block begins ``IMMEDIATE``.
+
+    With a deferred ``BEGIN`` a write block reads first and asks for the write lock later;
+    when another program holds a write transaction, SQLite then answers "database is
+    locked" at once instead of waiting ``BUSY_TIMEOUT_MS``. ``BEGIN IMMEDIATE`` takes the
+    write lock first, so it waits for the other writer like any other lock.
+    """
+
+    @contextmanager
+    def atomic(self) -> Iterator[StateDatabase]:
+        """One transaction (a savepoint when nested) that holds the write lock from its start."""
+        if self.conn.in_transaction:
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.rollback()
+            raise
 
 
 def open_database(path: str | Path, migrations: tuple[Migration, ...] = MIGRATIONS) -> Database:
@@ -43,13 +84,13 @@ def open_database(path: str | Path, migrations: tuple[Migration, ...] = MIGRATIO
     where = str(path)
     with state_errors(where):
         if where == ":memory:":
-            db = Database(memory=True)
+            db = StateDatabase(memory=True)
         else:
-            Path(where).parent.mkdir(parents=True, exist_ok=True)
+            _make_folder(Path(where))
             # The background runner sweeps on a worker thread; max_instances=1 keeps it
             # to one thread at a time, so sharing the connection across threads is safe.
             connection = sqlite3.connect(where, check_same_thread=False)
-            db = Database(connection)
+            db = StateDatabase(connection)
             db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         try:
             migrate(db, migrations, where)
@@ -60,9 +101,24 @@ def open_database(path: str | Path, migrations: tuple[Migration, ...] = MIGRATIO
         return db
 
 
+def _make_folder(path: Path) -> None:
+    """Create the database's folder; a path that cannot hold one is a ``StateError``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        # A file where the folder should be: the OS says "File exists", which misleads.
+        blocked = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        reason = f"{blocked} is a file, not a folder" if blocked else error.strerror or error
+        raise StateError(
+            f"state database {path}: cannot create its folder {path.parent}: {reason}"
+        ) from None
+
+
 def migrate(db: Database, migrations: tuple[Migration, ...], where: str) -> list[str]:
     """Apply the migrations not yet recorded, each in its own transaction; return their names."""
-    db.table("migrations").create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
+    if not db.table("migrations").exists():
+        # Only when missing: a database that is up to date is opened without writing to it.
+        db.table("migrations").create({"name": str, "applied_at": str}, pk="name")
     applied = {row["name"] for row in db.table("migrations").rows}
     unknown = applied - {migration.name for migration in migrations}
     if unknown:

@@ -62,6 +62,15 @@ class LedgerRow:
         )
 
 
+@dataclass(frozen=True)
+class Started:
+    """A reload this program started, and what started it."""
+
+    app_id: str
+    source_apps: tuple[str, ...]
+    source_reloads: tuple[str, ...]
+
+
 @dataclass
 class SweepCommit:
     """Everything one sweep writes at its end, applied atomically."""
@@ -114,6 +123,38 @@ class Store:
                 marks = ",".join("?" * len(chunk))
                 sql = f"select source_reload_id, target_app_id from settled_edges where source_reload_id in ({marks})"  # noqa: E501
                 found.update((row[0], row[1]) for row in self.db.execute(sql, chunk).fetchall())
+        return found
+
+    def started_reloads(self, reload_ids: Iterable[str]) -> dict[str, Started]:
+        """For reloads this program started: the app, and the source apps and reloads behind it."""
+        found: dict[str, Started] = {}
+        with state_errors(self.where):
+            for chunk in _chunks(sorted(set(reload_ids))):
+                marks = ",".join("?" * len(chunk))
+                sql = (
+                    "select reload_id, app_id, sources, source_reloads from ledger "
+                    f"where decision = 'triggered' and reload_id in ({marks})"
+                )
+                for reload_id, app_id, sources, reloads in self.db.execute(sql, chunk).fetchall():
+                    found[reload_id] = Started(
+                        app_id,
+                        tuple(json.loads(sources or "[]")),
+                        tuple(json.loads(reloads or "[]")),
+                    )
+        return found
+
+    def last_successes(self, app_ids: Iterable[str]) -> dict[str, datetime]:
+        """When each app last finished a reload successfully, as far as events were read."""
+        found: dict[str, datetime] = {}
+        with state_errors(self.where):
+            for chunk in _chunks(sorted(set(app_ids))):
+                marks = ",".join("?" * len(chunk))
+                sql = (
+                    "select app_id, max(event_time) from handled_events "
+                    f"where outcome = 'success' and app_id in ({marks}) group by app_id"
+                )
+                for app_id, ended in self.db.execute(sql, chunk).fetchall():
+                    found[app_id] = parse_time(ended)
         return found
 
     def unfinished_intents(self) -> list[LedgerRow]:

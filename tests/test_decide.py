@@ -17,7 +17,16 @@ NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 SRC = "aaaaaaaa-0000-0000-0000-000000000001"
 TARGET = "bbbbbbbb-0000-0000-0000-000000000002"
 OTHER = "cccccccc-0000-0000-0000-000000000003"
-REASONS = {"not_found", "not_managed", "running", "tolerance", "fresh", "triggered"}
+REASONS = {
+    "not_found",
+    "not_managed",
+    "running",
+    "tolerance",
+    "fresh",
+    "triggered",
+    "cycle",
+    "join_waiting",
+}
 
 
 @dataclass(frozen=True)

@@ -442,7 +442,7 @@ def test_429_with_retry_after_on_items_is_waited_out_and_the_sweep_succeeds(
         assert outcome(report, app_id["target"]) == ("triggered", "triggered")
         assert report["api_calls"]["GET /api/v1/items"] >= 2, "the 429 was not retried"
         assert report["duration_s"] >= 0.9, "Retry-After: 1 was not waited out"
-        assert sim.app.faults.injected["status"] == 1
+        assert sim.app.faults.injected["rate_limited"] == 1
         assert started(sim) == {app_id["target"]: 1}
 
 

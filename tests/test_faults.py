@@ -157,7 +157,7 @@ def test_drop_rule_and_retry_after() -> None:
     faults = Faults(FaultSpec(rules=rules))
     assert faults.pick("GET", "/api/v1/items") == Fault(drop=True)
     assert faults.pick("GET", "/api/v1/audits") == Fault(status=429, retry_after=7)
-    assert faults.injected == {"drop": 1, "status": 1, "rate_limited": 0}
+    assert faults.injected == {"drop": 1, "status": 0, "rate_limited": 1}
 
 
 def test_rules_in_the_spec_are_not_consumed() -> None:
