@@ -11,7 +11,7 @@ from loguru import logger
 
 from qlik.errors import QlikError
 from scheduler import commands
-from scheduler.config import LoadedSettings, ignored_chain_warning, load
+from scheduler.config import load
 from scheduler.lock import LockHeldError
 from scheduler.logs import configure_logging
 from scheduler.settings import SettingsError
@@ -99,18 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = loaded.settings
         if settings.log_file is not None:
             configure_logging(args.log_level, settings.log_file)
-        _warn_ignored_chain_tables(loaded)
+        args.chain = loaded.chain  # the commands that sweep take their chains from here
         code: int = args.handler(args, settings)
         return code
     except (SettingsError, LockHeldError, StateError, QlikError) as error:
         logger.error("{}", error)
         return int(error.exit_code)
-
-
-def _warn_ignored_chain_tables(loaded: LoadedSettings) -> None:
-    warning = ignored_chain_warning(loaded)
-    if warning:
-        logger.warning("{}", warning)
 
 
 def _setting_flags(args: argparse.Namespace) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from loguru import logger
 from sqlite_utils import Database
 
+from jobs.chainfile import ChainFile
 from jobs.report import SweepReport
 from jobs.sweep import SweepContext, run_sweep
 from qlik.client import connect
@@ -29,13 +30,16 @@ from state.store import Store
 
 
 @contextmanager
-def sweep_context(settings: Settings, db: Database) -> Iterator[SweepContext]:
+def sweep_context(
+    settings: Settings, db: Database, chain: ChainFile | None = None
+) -> Iterator[SweepContext]:
     """The tenant client and the store on an open database; close both whatever happens."""
     try:
         tenant_url, credentials = settings.require_tenant()
         client = connect(tenant_url, credentials)
         try:
-            yield SweepContext(client, Store(db, str(settings.database)), settings)
+            store = Store(db, str(settings.database))
+            yield SweepContext(client, store, settings, chain or ChainFile())
         finally:
             client.close()
     finally:
@@ -54,11 +58,11 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
     settings.require_tenant()  # before the lock file or database is created
     now = utc_now()
     if args.dry_run:
-        report = _dry_run(settings, now, since)
+        report = _dry_run(settings, _chain(args), now, since)
     else:
         with (
             sweep_lock(settings.database),
-            sweep_context(settings, open_database(settings.database)) as ctx,
+            sweep_context(settings, open_database(settings.database), _chain(args)) as ctx,
         ):
             report = run_sweep(ctx, now, since=since)
     if args.json:
@@ -68,17 +72,19 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
     return report.exit_code
 
 
-def _dry_run(settings: Settings, now: datetime, since: datetime | None) -> SweepReport:
+def _dry_run(
+    settings: Settings, chain: ChainFile, now: datetime, since: datetime | None
+) -> SweepReport:
     """A dry run reads the database if there is one, and never creates it."""
     where = settings.database if settings.database.exists() else ":memory:"
-    with sweep_context(settings, open_database(where)) as ctx:
+    with sweep_context(settings, open_database(where), chain) as ctx:
         return run_sweep(ctx, now, since=since, dry_run=True)
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """``reload-chain run``: sweep every ``interval_minutes`` until stopped."""
     settings.require_tenant()  # before the lock file or database is created
-    with sweep_context(settings, open_locked(settings.database)) as ctx:
+    with sweep_context(settings, open_locked(settings.database), _chain(args)) as ctx:
 
         def sweep_job() -> None:
             try:
@@ -140,6 +146,12 @@ def cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
 
 def _counts(counts: dict[str, int] | None) -> str:
     return ", ".join(f"{name} {count}" for name, count in (counts or {}).items())
+
+
+def _chain(args: argparse.Namespace) -> ChainFile:
+    """The chains ``main`` read from the settings file (none when called otherwise)."""
+    chain = getattr(args, "chain", None)
+    return chain if isinstance(chain, ChainFile) else ChainFile()
 
 
 def _parse_since(value: str | None) -> datetime | None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from jobs.chainfile import ChainFile, ChainFileError, parse_chain_file
 from scheduler.settings import (
     CHAIN_TABLES,
     CONFIG_ENV,
@@ -58,11 +59,11 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class LoadedSettings:
-    """The settings, the file they were read from, and its chain tables that were ignored."""
+    """The settings, the file they were read from, and the chains it declares."""
 
     settings: Settings
     config_path: Path | None = None
-    ignored_tables: tuple[str, ...] = ()
+    chain: ChainFile = field(default_factory=ChainFile)
 
 
 def load(
@@ -79,8 +80,18 @@ def load(
         _env_layer(env),
         _file_layer(config_path, document) if config_path else Layer({}, {}),
     ]
-    ignored = tuple(sorted(key for key in document if key in CHAIN_TABLES))
-    return LoadedSettings(_merged(layers), config_path, ignored)
+    chain = _chain_file(config_path, document) if config_path else ChainFile()
+    return LoadedSettings(_merged(layers), config_path, chain)
+
+
+def _chain_file(path: Path, document: dict[str, Any]) -> ChainFile:
+    if not CHAIN_TABLES & set(document):
+        return ChainFile()
+    text = path.read_text(encoding="utf-8-sig")
+    try:
+        return parse_chain_file(document, text, str(path))
+    except ChainFileError as error:
+        raise SettingsError(str(error)) from None
 
 
 def load_settings(
@@ -90,16 +101,6 @@ def load_settings(
 ) -> Settings:
     """Settings from flags > environment > TOML file > defaults."""
     return load(config_flag, flags, environ).settings
-
-
-def ignored_chain_warning(loaded: LoadedSettings) -> str | None:
-    """The warning to log when the settings file holds chain tables, which are not used yet."""
-    if not loaded.ignored_tables:
-        return None
-    return (
-        f"chain file sections ([apps], [[edge]], [[join]]) in {loaded.config_path} "
-        "are not supported yet and are ignored; only tags define chains"
-    )
 
 
 def _merged(layers: list[Layer]) -> Settings:

@@ -288,22 +288,18 @@ def test_global_options_keep_their_defaults_and_earlier_values() -> None:
     assert after.log_level == "ERROR"
 
 
-def test_chain_tables_in_the_settings_file_are_warned_about_once(
+def test_an_invalid_chain_file_stops_every_command_with_file_and_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = tmp_path / "reload-chain.toml"
     config.write_text(
         f'database = "{(tmp_path / "state.db").as_posix()}"\n'
         '[apps]\nsales = "00000000-0000-4000-8000-000000000001"\n'
-        '[[edge]]\nfrom = "sales"\nto = "sales"\n'
+        '[[edge]]\nfrom = "sales"\nto = "finance"\n'
     )
-    assert main(["--config", str(config), "status"]) == 0
-    warnings = [line for line in capsys.readouterr().err.splitlines() if "WARNING" in line]
-    assert len(warnings) == 1
-    assert (
-        f"chain file sections ([apps], [[edge]], [[join]]) in {config} are not supported yet "
-        "and are ignored; only tags define chains"
-    ) in warnings[0]
+    assert main(["--config", str(config), "status"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"{config}:6: 'finance' is neither an alias in [apps] nor an app id" in line
 
 
 def test_status_json_shows_decoded_lists_and_counts(

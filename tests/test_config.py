@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.config import ignored_chain_warning, load, load_settings
+from scheduler.config import load, load_settings
 from scheduler.settings import SettingsError
 
 SECRET = "sk-very-secret-api-key-0123456789"
@@ -193,9 +193,9 @@ def test_chain_tables_are_not_settings(tmp_path: Path) -> None:
     path = write(
         tmp_path / "s.toml",
         "tolerance_minutes = 15\n"
-        "[apps]\nsales = 'a1'\n"
-        "[[edge]]\nfrom = 'a1'\nto = 'a2'\n"
-        "[[join]]\nwait_for = ['a1', 'a2']\nthen = 'a3'\n",
+        "[apps]\nsales = '00000000-0000-4000-8000-000000000001'\n"
+        "[[edge]]\nfrom = 'sales'\nto = '00000000-0000-4000-8000-000000000002'\n"
+        "[[join]]\ntarget = 'sales'\nafter = ['00000000-0000-4000-8000-000000000002']\n",
     )
     assert load_settings(path, environ={}).tolerance_minutes == 15
 
@@ -267,20 +267,40 @@ def test_toml_that_is_not_utf8_is_a_settings_error(tmp_path: Path) -> None:
     assert str(path) in message
 
 
-def test_load_reports_the_chain_tables_it_ignored(tmp_path: Path) -> None:
-    path = write(
-        tmp_path / "chains.toml",
-        'tag_prefix = "chain-"\n[apps]\na = "x"\n[[join]]\nmembers = ["a"]\n',
-    )
+CHAINS = """tag_prefix = "chain-"
+
+[apps]
+extract = "3f0a0000-0000-4000-8000-000000000001"
+
+[[edge]]
+from = "extract"
+to = ["8b1c0000-0000-4000-8000-000000000002"]
+on = "any"
+
+[[join]]
+target = "8b1c0000-0000-4000-8000-000000000002"
+after = ["extract", "8c2e0000-0000-4000-8000-000000000003"]
+within_minutes = 360
+"""
+
+
+def test_load_reads_the_chain_file_beside_the_settings(tmp_path: Path) -> None:
+    path = write(tmp_path / "chains.toml", CHAINS)
     loaded = load(path, environ={})
     assert loaded.settings.tag_prefix == "chain-"
-    assert (loaded.config_path, loaded.ignored_tables) == (path, ("apps", "join"))
-    warning = ignored_chain_warning(loaded)
-    assert warning is not None
-    assert f"in {path} are not supported yet and are ignored; only tags define chains" in warning
+    (edge,) = loaded.chain.edges
+    assert (edge.source, edge.on) == ("3f0a0000-0000-4000-8000-000000000001", "any")
+    assert edge.origin == f"{path}:6"
+    (join,) = loaded.chain.joins
+    assert join.within_minutes == 360 and len(join.after) == 2
 
 
-def test_no_warning_without_chain_tables(toml: Path) -> None:
-    assert load(toml, environ={}).ignored_tables == ()
-    assert ignored_chain_warning(load(toml, environ={})) is None
-    assert ignored_chain_warning(load(environ={})) is None
+def test_a_chain_file_error_is_a_settings_error_naming_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path / "chains.toml", CHAINS.replace('on = "any"', 'on = "sometimes"'))
+    message = error_of(config_flag=path, environ={})
+    assert message.startswith(f"{path}:9: on = 'sometimes'")
+
+
+def test_no_chain_file_means_no_chains(toml: Path) -> None:
+    assert load(toml, environ={}).chain.edges == ()
+    assert load(environ={}).chain.joins == ()
