@@ -85,6 +85,7 @@ class Decision:
     action: Action
     reason: str
     latest: Reload | None = None  # the successor's latest reload as known when deciding
+    app: AppFacts | None = None  # what the tenant said about the successor
 
     @property
     def app_id(self) -> str:
@@ -131,7 +132,8 @@ def decide(
         )
         action: Action = "skip" if reason else "trigger"
         latest = facts.latest_reloads.get(named.app_id)
-        decisions.append(Decision(candidate or named, action, reason or "triggered", latest))
+        app = facts.apps.get(named.app_id)
+        decisions.append(Decision(candidate or named, action, reason or "triggered", latest, app))
     return decisions
 
 

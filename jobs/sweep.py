@@ -41,6 +41,9 @@ class SweepSettings(FactSettings, Protocol):
     @property
     def first_run_lookback_minutes(self) -> int: ...
 
+    @property
+    def auto_resolve_access(self) -> bool: ...
+
 
 @dataclass(frozen=True)
 class SweepContext:
@@ -195,7 +198,8 @@ def _act(
     if dry_run:
         logger.info("dry run: would trigger {}", decision.app_id)
         return Outcome(decision.candidate, "triggered", "triggered")
-    return trigger(ctx.client, ctx.store, decision, sweep_id, now)
+    auto_resolve = ctx.settings.auto_resolve_access
+    return trigger(ctx.client, ctx.store, decision, sweep_id, now, auto_resolve=auto_resolve)
 
 
 def _unsettled_runs(

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from loguru import logger
 
+from jobs.access import resolve_access
 from jobs.decide import Decision
 from jobs.report import Outcome, Result
 from qlik.client import QlikClient, StartResult
@@ -24,7 +25,13 @@ _REFUSALS: dict[str, tuple[Result, str, bool]] = {
 
 
 def trigger(
-    client: QlikClient, store: Store, decision: Decision, sweep_id: str, now: datetime
+    client: QlikClient,
+    store: Store,
+    decision: Decision,
+    sweep_id: str,
+    now: datetime,
+    *,
+    auto_resolve: bool = False,
 ) -> Outcome:
     """Start one reload; the intent is in the ledger before the request leaves.
 
@@ -38,7 +45,7 @@ def trigger(
         logger.error("reload of {} not started, will retry next sweep: {}", candidate.app_id, error)
         return Outcome(candidate, "failed", "transient", retry=True, detail=str(error))
     try:
-        result = client.start_reload(candidate.app_id)
+        result, access = _start(client, decision, auto_resolve)
     except AuthenticationError as error:
         logger.error("reload of {} not started, credentials refused: {}", candidate.app_id, error)
         return Outcome(candidate, "failed", AUTH, retry=True, detail=str(error))
@@ -59,7 +66,19 @@ def trigger(
     except ApiError as error:
         logger.error("reload of {} refused: {}", candidate.app_id, error)
         return Outcome(candidate, "failed", "rejected", detail=str(error))
-    return _outcome(decision, result)
+    return _outcome(decision, result, access)
+
+
+def _start(client: QlikClient, decision: Decision, auto_resolve: bool) -> tuple[StartResult, str]:
+    """Start the reload; on 403 RELOADS-003, resolve the space access once and retry."""
+    result = client.start_reload(decision.app_id)
+    if result.kind != "forbidden" or not auto_resolve:
+        return result, ""
+    space_id = decision.app.space_id if decision.app else None
+    change = resolve_access(client, decision.app_id, space_id)
+    if not change.granted:
+        return result, change.detail
+    return client.start_reload(decision.app_id), change.detail
 
 
 def not_started_after_auth_failure(decision: Decision) -> Outcome:
@@ -84,16 +103,19 @@ def _intent(decision: Decision, sweep_id: str) -> LedgerRow:
     )
 
 
-def _outcome(decision: Decision, result: StartResult) -> Outcome:
+def _outcome(decision: Decision, result: StartResult, access: str = "") -> Outcome:
     candidate = decision.candidate
     if result.kind == "started" and result.reload is not None:
         logger.info(
-            "triggered {} after {}: reload {}",
+            "triggered {} ({}) after {}: reload {}",
             candidate.app_id,
+            decision.app.name if decision.app else "?",
             ", ".join(candidate.source_apps),
             result.reload.id,
         )
-        return Outcome(candidate, "triggered", "triggered", reload_id=result.reload.id)
+        reload_id = result.reload.id
+        return Outcome(candidate, "triggered", "triggered", reload_id=reload_id, detail=access)
     decision_kind, reason, retry = _REFUSALS[result.kind]
-    logger.warning("reload of {} not started ({}): {}", candidate.app_id, reason, result.detail)
-    return Outcome(candidate, decision_kind, reason, retry=retry, detail=result.detail)
+    detail = "; ".join(part for part in (result.detail, access) if part)
+    logger.warning("reload of {} not started ({}): {}", candidate.app_id, reason, detail)
+    return Outcome(candidate, decision_kind, reason, retry=retry, detail=detail)

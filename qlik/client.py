@@ -12,7 +12,7 @@ from loguru import logger
 
 from qlik.auth import Credentials, make_auth
 from qlik.errors import ApiError, BadResponseError, RateLimitedError
-from qlik.models import Item, Page, Reload, Space
+from qlik.models import Item, Page, Reload, Space, User
 from qlik.times import format_time
 from qlik.transport import Sender, parse_json, parse_model
 
@@ -40,6 +40,7 @@ class QlikClient:
     def __init__(self, http: httpx.Client, sender: Sender | None = None) -> None:
         self._sender = sender or Sender(http)
         self._tenant_listing_allowed: bool | None = None
+        self._me: User | None = None
 
     @property
     def calls(self) -> dict[str, int]:
@@ -183,6 +184,29 @@ class QlikClient:
                 return None
             raise
         return parse_json(response, Space, f"GET {endpoint}")
+
+    def current_user(self) -> User:
+        """Who the credentials belong to; ``/users/me`` answers with a redirect to the user."""
+        if self._me is None:
+            endpoint = "/api/v1/users/me"
+            response = self._sender.send(endpoint, "GET", endpoint)
+            if response.status_code in (301, 302, 303, 307, 308):
+                location = response.headers.get("Location", "")
+                response = self._sender.send("/api/v1/users/{userId}", "GET", location)
+            self._me = parse_json(response, User, f"GET {endpoint}")
+        return self._me
+
+    def add_space_member(self, space_id: str, user_id: str, roles: list[str]) -> bool:
+        """Assign a user to a space; False if the user was already assigned (409)."""
+        endpoint = "/api/v1/spaces/{spaceId}/assignments"
+        body = {"type": "user", "assigneeId": user_id, "roles": roles}
+        try:
+            self._sender.send(endpoint, "POST", f"/api/v1/spaces/{space_id}/assignments", json=body)
+        except ApiError as error:
+            if error.status == 409:
+                return False
+            raise
+        return True
 
     def start_reload(self, app_id: str) -> StartResult:
         """``POST /api/v1/reloads``; a 429 here means a reload is already pending."""

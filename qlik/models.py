@@ -112,12 +112,27 @@ class Reload(_Model):
         return self.status in ACTIVE_RELOAD_STATUSES
 
 
+class SpaceMeta(_Model):
+    """What the current user may do in a space, and which roles can be given there."""
+
+    roles: list[str] = Field(default_factory=list)
+    assignable_roles: list[str] = Field(default_factory=list, alias="assignableRoles")
+
+
 class Space(_Model):
     """A shared, managed or data space. Personal spaces have no space resource."""
 
     id: str
     name: str = ""
     type: Literal["shared", "managed", "data"]
+    meta: SpaceMeta = Field(default_factory=SpaceMeta)
+
+
+class User(_Model):
+    """The user ``/api/v1/users/me`` leads to."""
+
+    id: str
+    name: str = ""
 
 
 class ErrorDetail(_Model):
