@@ -71,6 +71,19 @@ def _add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     sim.add_argument("--port", type=int, default=8080, help="loopback port (0 picks a free one)")
     sim.add_argument("--scenario", type=Path, metavar="FILE", help="scenario TOML or JSON file")
     sim.set_defaults(handler=commands.cmd_sim)
+    _add_graph_and_start(sub, common)
+
+
+def _add_graph_and_start(sub: Any, common: argparse.ArgumentParser) -> None:
+    graph = sub.add_parser("graph", parents=[common], help="the chain graph, cycles marked")
+    graph.add_argument("--format", choices=("mermaid", "dot", "json"), default="mermaid")
+    graph.set_defaults(handler=commands.cmd_graph)
+    start = sub.add_parser("start", parents=[common], help="start reloads now, with the guards")
+    start.add_argument("--app", action="extend", nargs="+", default=[], metavar="ID")
+    start.add_argument("--tag", action="extend", nargs="+", default=[], metavar="NAME")
+    start.add_argument("--dry-run", action="store_true", help="decide and print; start nothing")
+    start.add_argument("--json", action="store_true", help="print the answer as JSON")
+    start.set_defaults(handler=commands.cmd_start)
 
 
 def _add_sweep(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -144,6 +144,16 @@ def cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
     return serve(args.port, args.scenario, sys.stdout)
 
 
+def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
+    """``reload-chain graph``: the tenant's chains from tags and the chain file."""
+    raise SettingsError("reload-chain graph is not available yet")
+
+
+def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
+    """``reload-chain start``: start reloads now, by id or tag, through the sweep's guards."""
+    raise SettingsError("reload-chain start is not available yet")
+
+
 def _counts(counts: dict[str, int] | None) -> str:
     return ", ".join(f"{name} {count}" for name, count in (counts or {}).items())
 
