@@ -12,7 +12,7 @@ from loguru import logger
 
 from qlik.auth import Credentials, make_auth
 from qlik.errors import ApiError, BadResponseError, RateLimitedError
-from qlik.models import Item, Page, Reload, Space, User
+from qlik.models import Item, Page, Reload, Space, Tag, User
 from qlik.times import format_time
 from qlik.transport import Sender, parse_json, parse_model
 
@@ -184,6 +184,24 @@ class QlikClient:
                 return None
             raise
         return parse_json(response, Space, f"GET {endpoint}")
+
+    def tags(self) -> list[Tag]:
+        """Every tag of the tenant (public collections)."""
+        params = {"type": "public", "limit": PAGE_LIMIT}
+        return [
+            parse_model(row, Tag, "GET /api/v1/collections")
+            for page in self._pages("/api/v1/collections", params)
+            for row in page.data
+        ]
+
+    def items_tagged(self, tag_id: str) -> list[Item]:
+        """Apps and scripts carrying one tag."""
+        params = {"collectionId": tag_id, "resourceType": ITEM_TYPES, "limit": PAGE_LIMIT}
+        return [
+            parse_model(row, Item, "GET /api/v1/items")
+            for page in self._pages("/api/v1/items", params)
+            for row in page.data
+        ]
 
     def current_user(self) -> User:
         """Who the credentials belong to; ``/users/me`` answers with a redirect to the user."""

@@ -13,6 +13,8 @@ from loguru import logger
 from sqlite_utils import Database
 
 from jobs.chainfile import ChainFile
+from jobs.graph import build_graph
+from jobs.graph_render import to_dot, to_json, to_mermaid
 from jobs.report import SweepReport
 from jobs.sweep import SweepContext, run_sweep
 from qlik.client import connect
@@ -146,7 +148,16 @@ def cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
     """``reload-chain graph``: the tenant's chains from tags and the chain file."""
-    raise SettingsError("reload-chain graph is not available yet")
+    client = connect(*settings.require_tenant())
+    try:
+        graph = build_graph(client, _chain(args), settings.tag_prefix)
+    finally:
+        client.close()
+    if args.format == "json":
+        print_json(to_json(graph), sys.stdout)
+    else:
+        print(to_dot(graph) if args.format == "dot" else to_mermaid(graph))
+    return 0
 
 
 def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
