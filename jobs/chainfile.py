@@ -144,19 +144,34 @@ class _Locator:
         raise self.error(table, index, key, f"{key} must name an app (alias or id)")
 
     def line(self, table: str, index: int | None, key: str | None) -> int:
+        """The line of ``key`` in the ``index``-th ``table``, else of the table, else 1."""
         header = re.compile(rf"^\s*\[\[?\s*{re.escape(table)}\s*\]\]?\s*(#.*)?$")
-        any_header = re.compile(r"^\s*\[")
         seen, found = -1, 0
         for number, raw in enumerate(self.text.splitlines(), start=1):
             if header.match(raw):
                 seen += 1
                 if seen == (index or 0):
                     found = number
-            elif found and any_header.match(raw):
+            elif found and raw.lstrip().startswith("["):
                 break
-            elif found and key and re.match(rf"^\s*\"?{re.escape(key)}\"?\s*=", raw):
+            elif found and key and _assigns(raw, key):
                 return number
-        return found or 1
+        return found or self._assignment(table) or 1
+
+    def _assignment(self, name: str) -> int:
+        """The line of a top-level ``name = ...`` (a table written the wrong way)."""
+        for number, raw in enumerate(self.text.splitlines(), start=1):
+            if raw.lstrip().startswith("["):
+                return 0
+            if _assigns(raw, name):
+                return number
+        return 0
 
     def error(self, table: str, index: int | None, key: str | None, message: str) -> ChainFileError:
         return ChainFileError(f"{self.path}:{self.line(table, index, key)}: {message}")
+
+
+def _assigns(line: str, key: str) -> bool:
+    """Does this line assign ``key``, written bare, "quoted" or 'quoted'?"""
+    quoted = "|".join(re.escape(form) for form in (key, f'"{key}"', f"'{key}'"))
+    return re.match(rf"^\s*(?:{quoted})\s*=", line) is not None

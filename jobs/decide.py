@@ -72,9 +72,9 @@ class Candidate:
         return tuple(dict.fromkeys(run.reload_id for run in self.runs))
 
     @property
-    def newest_source_end(self) -> datetime:
-        """When the most recent of its source reloads ended."""
-        return max(run.ended_at for run in self.runs)
+    def newest_source_end(self) -> datetime | None:
+        """When the most recent of its source reloads ended (None for a bare candidate)."""
+        return max((run.ended_at for run in self.runs), default=None)
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,21 @@ def decide(
         app = facts.apps.get(named.app_id)
         decisions.append(Decision(candidate or named, action, reason or "triggered", latest, app))
     return decisions
+
+
+def decide_bare(
+    candidate: Candidate, facts: TenantFacts, settings: DecisionSettings, now: datetime
+) -> Decision:
+    """The decision for an app asked for directly (``start``), not named by any source reload.
+
+    The same rules as a sweep's successors; with no source runs, "fresh", "cycle" and joins
+    cannot apply, so the reason is one of not_found, not_managed, running, tolerance, triggered.
+    """
+    reason = skip_reason(candidate, facts, settings, now)
+    action: Action = "skip" if reason else "trigger"
+    latest = facts.latest_reloads.get(candidate.app_id)
+    app = facts.apps.get(candidate.app_id)
+    return Decision(candidate, action, reason or "triggered", latest, app)
 
 
 def without_cycles(candidate: Candidate, facts: TenantFacts) -> Candidate | None:
@@ -202,7 +217,8 @@ def _history_reason(
     if now - latest.creation_time < timedelta(minutes=settings.tolerance_minutes):
         return "tolerance"
     started = latest.start_time or latest.creation_time
-    if latest.status == "SUCCEEDED" and started > candidate.newest_source_end:
+    newest = candidate.newest_source_end
+    if latest.status == "SUCCEEDED" and newest is not None and started > newest:
         return "fresh"
     return None
 

@@ -43,6 +43,11 @@ class QlikClient:
         self._me: User | None = None
 
     @property
+    def tenant_wide_listing(self) -> bool | None:
+        """Whether this identity may list every reload of the tenant (None: not asked yet)."""
+        return self._tenant_listing_allowed
+
+    @property
     def calls(self) -> dict[str, int]:
         """API calls made so far, by ``METHOD /path`` (retries included)."""
         return dict(self._sender.calls)
@@ -94,6 +99,17 @@ class QlikClient:
                     item = parse_model(row, Item, "GET /api/v1/items")
                     found[item.resource_id.lower()] = item
         return found
+
+    def tags_named(self, name: str) -> list[Tag]:
+        """The tags (public collections) called ``name``; the API's name search is not exact."""
+        params = {"type": "public", "name": name, "limit": PAGE_LIMIT}
+        return [
+            tag
+            for page in self._pages("/api/v1/collections", params)
+            for row in page.data
+            if (tag := parse_model(row, Tag, "GET /api/v1/collections")).name.lower()
+            == name.lower()
+        ]
 
     def latest_reloads(
         self, app_ids: Iterable[str], created_since: datetime

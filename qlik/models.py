@@ -88,6 +88,7 @@ class Item(_Model):
     resource_id: str = Field(alias="resourceId")
     resource_type: str = Field(alias="resourceType")
     space_id: str | None = Field(default=None, alias="spaceId")
+    owner_id: str | None = Field(default=None, alias="ownerId")
     meta: ItemMeta = Field(default_factory=ItemMeta)
 
     @property

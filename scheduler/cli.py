@@ -84,6 +84,8 @@ def _add_graph_and_start(sub: Any, common: argparse.ArgumentParser) -> None:
     start.add_argument("--dry-run", action="store_true", help="decide and print; start nothing")
     start.add_argument("--json", action="store_true", help="print the answer as JSON")
     start.set_defaults(handler=commands.cmd_start)
+    doctor = sub.add_parser("doctor", parents=[common], help="check settings, tenant and chains")
+    doctor.set_defaults(handler=commands.cmd_doctor)
 
 
 def _add_sweep(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -16,12 +16,15 @@ from jobs.chainfile import ChainFile
 from jobs.graph import build_graph
 from jobs.graph_render import to_dot, to_json, to_mermaid
 from jobs.report import SweepReport
+from jobs.start import HEADERS as START_HEADERS
+from jobs.start import invalid_ids, run_start
 from jobs.sweep import SweepContext, run_sweep
 from qlik.client import connect
 from qlik.errors import QlikError
 from qlik.times import format_time, parse_time
 from scheduler.clock import utc_now
 from scheduler.demo import run_demo
+from scheduler.doctor import run_doctor
 from scheduler.lock import LockHeldError, sweep_lock
 from scheduler.output import print_json, print_sweep, table
 from scheduler.runner import build_scheduler, run_until_stopped
@@ -160,9 +163,31 @@ def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    """``reload-chain doctor``: what is wrong, and what to do about it."""
+    return run_doctor(settings, _chain(args), utc_now(), sys.stdout)
+
+
 def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     """``reload-chain start``: start reloads now, by id or tag, through the sweep's guards."""
-    raise SettingsError("reload-chain start is not available yet")
+    bad = invalid_ids(args.app)
+    if bad:
+        raise SettingsError(f"--app: not an app GUID or 24-hex script id: {', '.join(bad)}")
+    if not args.app and not args.tag:
+        raise SettingsError("reload-chain start needs --app ID or --tag NAME")
+    settings.require_tenant()  # before the lock file or database is created
+    # A dry run reads the database if there is one, never creates it, and takes no lock.
+    where = settings.database if settings.database.exists() or not args.dry_run else ":memory:"
+    with ExitStack() as stack:
+        if not args.dry_run:
+            stack.enter_context(sweep_lock(settings.database))
+        ctx = stack.enter_context(sweep_context(settings, open_database(where)))
+        report = run_start(ctx, args.app, args.tag, utc_now(), dry_run=args.dry_run)
+    if args.json:
+        print_json(report.as_json(), sys.stdout)
+    else:
+        print(table(START_HEADERS, report.rows()) + "\n" + report.summary())
+    return report.exit_code
 
 
 def _counts(counts: dict[str, int] | None) -> str:

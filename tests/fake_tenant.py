@@ -109,6 +109,7 @@ class FakeTenant:
         routes = [
             (router.get("/api/v1/audits"), self._audits),
             (router.get("/api/v1/items"), self._items),
+            (router.get("/api/v1/collections"), self._collections),
             (router.get("/api/v1/reloads"), self._list_reloads),
             (router.post("/api/v1/reloads"), self._start),
             (router.get(url__regex=r"/api/v1/spaces/(?P<space>[^/]+)$"), self._space),
@@ -157,12 +158,25 @@ class FakeTenant:
 
     def _items(self, request: httpx.Request) -> httpx.Response:
         query = _query(request)
+        if "collectionId" in query:
+            tagged = [a for a in self.apps.values() if query["collectionId"] in _tag_ids(a)]
+            return self._page(request, [self._item(a) for a in tagged], int(query["limit"]))
         wanted = query["resourceIds"].split(",")
         assert len(wanted) <= 100 and "app" in query["resourceType"].split(",")
         rows = [self._item(self.apps[i]) for i in wanted if i in self.apps]
         return httpx.Response(
             200, json={"data": rows, "links": {"self": {"href": str(request.url)}}}
         )
+
+    def _collections(self, request: httpx.Request) -> httpx.Response:
+        """Tags are collections of type ``public``; ``name`` matches like the tenant's search."""
+        query = _query(request)
+        assert query["type"] == "public"
+        names = sorted({tag for app in self.apps.values() for tag in app.tags})
+        if "name" in query:
+            names = [name for name in names if query["name"].lower() in name.lower()]
+        rows = [{"id": f"tag-{name}", "name": name, "type": "public"} for name in names]
+        return self._page(request, rows, int(query.get("limit", 10)))
 
     def _item(self, app: FakeApp) -> dict[str, Any]:
         tags = [{"id": f"tag-{name}", "name": name} for name in app.tags]
@@ -221,6 +235,10 @@ class FakeTenant:
         if offset + limit < len(rows):
             links["next"] = {"href": str(request.url.copy_set_param("next", offset + limit))}
         return httpx.Response(200, json={"data": rows[offset : offset + limit], "links": links})
+
+
+def _tag_ids(app: FakeApp) -> set[str]:
+    return {f"tag-{name}" for name in app.tags}
 
 
 def _query(request: httpx.Request) -> dict[str, str]:

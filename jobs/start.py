@@ -1,0 +1,259 @@
+"""``reload-chain start``: reload chosen apps now, through the same guards as a sweep.
+
+Apps are selected by id and by tag, de-duplicated, decided one by one with the sweep's rules
+(``jobs.decide.decide_bare``: not_found, not_managed, running, tolerance) and started with the
+sweep's ``trigger`` (intent row first, automatic space access, the same outcomes). There are
+no source reloads, so "fresh", "cycle" and joins never apply.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from loguru import logger
+
+from jobs.decide import (
+    AppFacts,
+    Candidate,
+    Decision,
+    DecisionSettings,
+    TenantFacts,
+    decide_bare,
+)
+from jobs.edges import is_resource_id
+from jobs.facts import FactSettings
+from jobs.report import Outcome
+from jobs.sweep import SweepContext
+from jobs.trigger import AUTH, not_started_after_auth_failure, trigger
+from qlik.client import QlikClient
+from qlik.errors import AuthenticationError
+from qlik.models import Item
+from state.store import LedgerRow, Store
+
+HEADERS = ("app", "name", "result", "reason", "reload")
+RESULT_KEYS = {"triggered": "started", "skipped": "skipped", "failed": "failed"}
+
+
+def invalid_ids(values: Iterable[str]) -> list[str]:
+    """The values that are neither an app GUID nor a script's 24-hex id, in the given order."""
+    return [value for value in values if not is_resource_id(value)]
+
+
+def new_start_id(now: datetime) -> str:
+    """The ledger's sweep id for one ``start``, such as ``start-20261122T101500Z-3fa9``."""
+    return f"start-{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The apps the selectors found (in the order first named), and the selectors that missed."""
+
+    apps: dict[str, Item]
+    not_found: list[str]
+    missing_ids: int = 0
+
+    @property
+    def total(self) -> int:
+        """Distinct app ids selected: found ones plus ids given that the tenant does not know."""
+        return len(self.apps) + self.missing_ids
+
+
+def select(client: QlikClient, app_ids: Sequence[str], tags: Sequence[str]) -> Selection:
+    """Look up the ids (batched) and every app or script carrying each tag; de-duplicate."""
+    wanted = list(dict.fromkeys(app_id.lower() for app_id in app_ids))
+    known = client.items(wanted) if wanted else {}
+    apps = {app_id: known[app_id] for app_id in wanted if app_id in known}
+    not_found = [app_id for app_id in wanted if app_id not in known]
+    for name in dict.fromkeys(tags):
+        tagged = _tagged(client, name)
+        if not tagged:
+            logger.warning("tag {!r}: no such tag, or no app or script carries it", name)
+            not_found.append(f"tag:{name}")
+        for item in tagged:
+            apps.setdefault(item.resource_id.lower(), item)
+    missing_ids = sum(1 for app_id in wanted if app_id not in known)
+    return Selection(apps, not_found, missing_ids)
+
+
+def _tagged(client: QlikClient, name: str) -> list[Item]:
+    """Apps and scripts carrying the tag called ``name`` (none if there is no such tag)."""
+    return [
+        item
+        for tag in client.tags_named(name)
+        if tag.id is not None
+        for item in client.items_tagged(tag.id)
+    ]
+
+
+def gather(
+    client: QlikClient, selection: Selection, settings: FactSettings, now: datetime
+) -> TenantFacts:
+    """What the guards need: the apps, their spaces' types if asked, their latest reloads."""
+    found = list(selection.apps)
+    since = now - timedelta(minutes=settings.tolerance_minutes)
+    spaces = _space_types(client, selection.apps.values()) if settings.only_managed_spaces else {}
+    return TenantFacts(
+        edges={},
+        apps={app_id: _app_facts(item) for app_id, item in selection.apps.items()},
+        space_types=spaces,
+        latest_reloads=client.latest_reloads(found, since) if found else {},
+    )
+
+
+def _space_types(client: QlikClient, items: Iterable[Item]) -> dict[str, str]:
+    """The type of every space holding one of these items (invisible spaces left out)."""
+    types: dict[str, str] = {}
+    for space_id in sorted({item.space_id for item in items if item.space_id}):
+        space = client.space(space_id)
+        if space is not None:
+            types[space_id] = space.type
+    return types
+
+
+def _app_facts(item: Item) -> AppFacts:
+    return AppFacts(item.resource_id.lower(), item.name, item.space_id, item.resource_type)
+
+
+def decide_selection(
+    selection: Selection, facts: TenantFacts, settings: DecisionSettings, now: datetime
+) -> list[Decision]:
+    """One decision per selected app, in selection order, by the sweep's rules."""
+    return [
+        decide_bare(Candidate(app_id, runs=()), facts, settings, now) for app_id in selection.apps
+    ]
+
+
+@dataclass
+class StartReport:
+    """What one ``start`` did: an outcome per app found, and the selectors that found nothing."""
+
+    start_id: str
+    dry_run: bool
+    outcomes: list[Outcome] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)
+    not_found: list[str] = field(default_factory=list)
+    total: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        """2 if the credentials were refused, 1 if any start failed, else 0."""
+        if any(outcome.reason == AUTH for outcome in self.outcomes):
+            return AuthenticationError.exit_code
+        return 1 if any(outcome.decision == "failed" for outcome in self.outcomes) else 0
+
+    def as_json(self) -> dict[str, Any]:
+        """The object ``reload-chain start --json`` prints."""
+        answer: dict[str, Any] = {"dry_run": self.dry_run, "started": [], "skipped": []}
+        answer |= {"not_found": list(self.not_found), "failed": []}
+        for outcome in self.outcomes:
+            answer[RESULT_KEYS[outcome.decision]].append(self._entry(outcome))
+        return answer | {"total": self.total}
+
+    def _entry(self, outcome: Outcome) -> dict[str, Any]:
+        entry = {"app_id": outcome.app_id, "name": self.names.get(outcome.app_id, "")}
+        if outcome.decision == "triggered":
+            return entry | {"reload_id": outcome.reload_id}
+        if outcome.decision == "skipped":
+            return entry | {"reason": outcome.reason}
+        return entry | {"reason": outcome.reason, "detail": outcome.detail}
+
+    def rows(self) -> list[tuple[object, ...]]:
+        """Table rows (``HEADERS``): each app, then each selector that found nothing."""
+        rows: list[tuple[object, ...]] = [
+            (o.app_id, self.names.get(o.app_id), _result(o, self.dry_run), o.reason, o.reload_id)
+            for o in self.outcomes
+        ]
+        return rows + [(missing, None, "not found", None, None) for missing in self.not_found]
+
+    def summary(self) -> str:
+        """One line: how many apps were selected and what became of them."""
+        counts = self.as_json()
+        verb = "would start" if self.dry_run else "started"
+        return (
+            f"{self.total} selected: {len(counts['started'])} {verb}, "
+            f"{len(counts['skipped'])} skipped, {len(counts['failed'])} failed, "
+            f"{len(self.not_found)} not found"
+        )
+
+
+def _result(outcome: Outcome, dry_run: bool) -> str:
+    if outcome.decision == "triggered":
+        return "would start" if dry_run else "started"
+    return outcome.decision
+
+
+def run_start(
+    ctx: SweepContext,
+    app_ids: Sequence[str],
+    tags: Sequence[str],
+    now: datetime,
+    *,
+    dry_run: bool = False,
+) -> StartReport:
+    """Select, decide, and (unless ``dry_run``) start and record every selected app."""
+    start_id = new_start_id(now)
+    selection = select(ctx.client, app_ids, tags)
+    facts = gather(ctx.client, selection, ctx.settings, now)
+    decisions = decide_selection(selection, facts, ctx.settings, now)
+    outcomes = _act_on_all(ctx, decisions, start_id, now, dry_run=dry_run)
+    if not dry_run:
+        _record(ctx.store, start_id, outcomes, now)
+    names = {app_id: item.name for app_id, item in selection.apps.items()}
+    report = StartReport(start_id, dry_run, outcomes, names, selection.not_found, selection.total)
+    logger.info("start {}: {}", start_id, report.summary())
+    return report
+
+
+def _act_on_all(
+    ctx: SweepContext, decisions: list[Decision], start_id: str, now: datetime, *, dry_run: bool
+) -> list[Outcome]:
+    """Act on each decision; once the tenant refuses the credentials, start nothing more."""
+    outcomes: list[Outcome] = []
+    refused = False
+    for decision in decisions:
+        if refused and decision.action == "trigger":
+            outcome = not_started_after_auth_failure(decision)
+        else:
+            outcome = _act(ctx, decision, start_id, now, dry_run=dry_run)
+        refused = refused or outcome.reason == AUTH
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _act(
+    ctx: SweepContext, decision: Decision, start_id: str, now: datetime, *, dry_run: bool
+) -> Outcome:
+    """Skip with the guard's reason, report a dry run, or trigger as a sweep would."""
+    if decision.action == "skip":
+        logger.info("skipped {} ({})", decision.app_id, decision.reason)
+        return Outcome(decision.candidate, "skipped", decision.reason)
+    if dry_run:
+        logger.info("dry run: would start {}", decision.app_id)
+        return Outcome(decision.candidate, "triggered", "triggered")
+    auto_resolve = ctx.settings.auto_resolve_access
+    return trigger(ctx.client, ctx.store, decision, start_id, now, auto_resolve=auto_resolve)
+
+
+def _record(store: Store, start_id: str, outcomes: list[Outcome], now: datetime) -> None:
+    """Write each outcome to the ledger; uncertain starts stay intents for the next sweep."""
+    for outcome in outcomes:
+        store.resolve_intent(_ledger_row(start_id, outcome), [], now)
+
+
+def _ledger_row(start_id: str, outcome: Outcome) -> LedgerRow:
+    return LedgerRow(
+        start_id,
+        outcome.app_id,
+        decision=outcome.decision,
+        reason=outcome.reason,
+        sources=(),
+        source_reloads=(),
+        reload_id=outcome.reload_id,
+        detail=outcome.detail,
+        state="intent" if outcome.uncertain else "done",
+        previous_reload_id=outcome.previous_reload_id,
+    )

@@ -1,0 +1,169 @@
+"""``reload-chain doctor``: check settings, tenant, identity, permissions and chains.
+
+Every failed check says what to do about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TextIO
+
+from jobs.chainfile import ChainFile
+from jobs.graph import ChainGraph, build_graph
+from qlik.client import QlikClient, connect
+from qlik.errors import ApiError, AuthenticationError, QlikError
+from scheduler.settings import Settings, SettingsError
+
+# An app id no tenant has: enough to learn how reloads can be listed, without side effects.
+PROBE_APP = "00000000-0000-0000-0000-000000000000"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report: what was checked, how it went, and what to do about it."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def run_doctor(settings: Settings, chain: ChainFile, now: datetime, out: TextIO) -> int:
+    """Run every check, print one line each, and return 0 only when all is well."""
+    checks = diagnose(settings, chain, now)
+    for check in checks:
+        mark = "ok  " if check.ok else "FAIL"
+        out.write(f"{mark} {check.name}: {check.detail}\n")
+        if check.fix:
+            out.write(f"     -> {check.fix}\n")
+    failed = sum(not check.ok for check in checks)
+    out.write("all checks passed\n" if not failed else f"{failed} check(s) failed\n")
+    return 0 if not failed else 1
+
+
+def diagnose(settings: Settings, chain: ChainFile, now: datetime) -> list[Check]:
+    """The checks, in order; the tenant is only asked once the settings are complete."""
+    try:
+        tenant_url, credentials = settings.require_tenant()
+    except SettingsError as error:
+        return [Check("settings", False, str(error), "set it and run doctor again")]
+    checks = [Check("settings", True, f"tenant {tenant_url}, database {settings.database}")]
+    client = connect(tenant_url, credentials)
+    try:
+        identity = _identity(client)
+        checks.append(identity)
+        if identity.ok:
+            checks += [_check(step, client, settings, chain, now) for step in STEPS]
+    finally:
+        client.close()
+    return checks
+
+
+def _identity(client: QlikClient) -> Check:
+    try:
+        me = client.current_user()
+    except AuthenticationError as error:
+        return Check(
+            "identity", False, str(error), "create a new API key (or OAuth client) and set it"
+        )
+    except QlikError as error:
+        return Check(
+            "identity",
+            False,
+            f"cannot reach the tenant: {error}",
+            "check tenant_url and the network",
+        )
+    return Check("identity", True, f"signed in as {me.name or me.id} ({me.id})")
+
+
+Step = Callable[[QlikClient, Settings, ChainFile, datetime], Check]
+
+
+def _check(
+    step: Step, client: QlikClient, settings: Settings, chain: ChainFile, now: datetime
+) -> Check:
+    try:
+        return step(client, settings, chain, now)
+    except QlikError as error:
+        name = step.__name__.removeprefix("_").replace("_", " ")
+        return Check(name, False, str(error), "see the troubleshooting section of the README")
+
+
+def _audits(client: QlikClient, settings: Settings, chain: ChainFile, now: datetime) -> Check:
+    try:
+        first = next(
+            client.audit_event_pages(settings.event_type, now - timedelta(days=1), now), []
+        )
+    except ApiError as error:
+        return Check(
+            "audits",
+            False,
+            str(error),
+            "give the identity the TenantAdmin role, which can read audits",
+        )
+    return Check(
+        "audits", True, f"readable; {len(first)} reload events on the first page of the last 24 h"
+    )
+
+
+def _reload_listing(
+    client: QlikClient, settings: Settings, chain: ChainFile, now: datetime
+) -> Check:
+    client.latest_reloads([PROBE_APP], now - timedelta(hours=1))
+    kind = "tenant-wide (one call a sweep)" if client.tenant_wide_listing else "per app"
+    return Check("reloads", True, f"readable; latest reloads are listed {kind}")
+
+
+def _chains(client: QlikClient, settings: Settings, chain: ChainFile, now: datetime) -> Check:
+    graph = build_graph(client, chain, settings.tag_prefix)
+    problems = _chain_problems(graph)
+    summary = f"{len(graph.edges)} edges and {len(graph.joins)} joins over {len(graph.nodes)} apps"
+    if problems:
+        return Check(
+            "chains",
+            False,
+            f"{summary}; " + "; ".join(problems),
+            "fix or remove those tags and chain-file entries",
+        )
+    return Check("chains", True, summary)
+
+
+def _chain_problems(graph: ChainGraph) -> list[str]:
+    missing = [node.app_id for node in graph.nodes.values() if node.missing]
+    problems = [f"missing app {app_id}" for app_id in missing]
+    problems += [f"tag {tag!r} on {app_id} names no valid id" for app_id, tag in graph.bad_tags]
+    names = {app_id: node.name or app_id for app_id, node in graph.nodes.items()}
+    problems += [
+        "cycle "
+        + " <-> ".join(names.get(app_id, app_id) for app_id in cycle)
+        + " (each external start runs it once)"
+        for cycle in graph.cycles
+    ]
+    return problems
+
+
+def _personal_spaces(
+    client: QlikClient, settings: Settings, chain: ChainFile, now: datetime
+) -> Check:
+    graph = build_graph(client, chain, settings.tag_prefix)
+    targets = {edge.target for edge in graph.edges} | {join.target for join in graph.joins}
+    items = client.items(targets) if targets else {}
+    me = client.current_user()
+    stuck = [
+        f"{item.name} ({app_id})"
+        for app_id, item in items.items()
+        if item.space_id is None and item.owner_id not in (None, me.id)
+    ]
+    if stuck:
+        return Check(
+            "permissions",
+            False,
+            "in other users' personal spaces: " + ", ".join(stuck),
+            "move them to a shared or managed space",
+        )
+    return Check("permissions", True, f"{len(items)} chained apps can be given reload access")
+
+
+STEPS: tuple[Step, ...] = (_audits, _reload_listing, _chains, _personal_spaces)

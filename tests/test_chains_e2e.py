@@ -1,0 +1,170 @@
+"""End to end: chains declared in the settings file, run by the installed ``reload-chain``.
+
+The simulated apps carry no tags at all, so every edge and join comes from the TOML passed
+with ``--config``. Only the exit code, the JSON report, stderr and the simulator's records
+are inspected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simulator.server import SimulatorServer
+from tests.test_e2e import (
+    app,
+    decisions,
+    finished,
+    ids,
+    outcome,
+    reloads_finished,
+    scenario,
+    started,
+    sweep,
+    table_counts,
+)
+
+
+def settings_file(tmp_path: Path, lines: list[str]) -> Path:
+    path = tmp_path / "conf" / "reload-chain.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_an_edge_from_the_chain_file_triggers_its_target(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    spec = scenario([app("extract"), app("transform"), app("other")], [finished(1.0, "extract")])
+    with SimulatorServer(spec) as sim:
+        app_id = ids(sim)
+        assert all(not a.tags and not a.next for a in sim.tenant.apps.values())
+        config = settings_file(
+            tmp_path,
+            [
+                "tolerance_minutes = 10",
+                "[apps]",
+                f'extract = "{app_id["extract"]}"',
+                f'transform = "{app_id["transform"]}"',
+                "",
+                "[[edge]]",
+                'from = "extract"',
+                'to = "transform"',
+                "",
+                "[[edge]]",
+                'from = "extract"',
+                f'to = "{app_id["other"]}"',
+                'on = "failure"',
+            ],
+        )
+        # The control: without the file the apps have no chains at all.
+        code, dry, _ = sweep(sim, db, "--dry-run")
+        assert code == 0
+        assert decisions(dry) == {}
+
+        code, report, stderr = sweep(sim, db, "--config", str(config))
+        assert code == 0, stderr
+        assert set(decisions(report)) == {app_id["transform"]}
+        assert outcome(report, app_id["transform"]) == ("triggered", "triggered")
+        assert decisions(report)[app_id["transform"]]["sources"] == [app_id["extract"]]
+        assert started(sim) == {app_id["transform"]: 1}
+
+
+def test_a_join_triggers_only_once_both_members_succeeded(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    spec = scenario(
+        [app("sales"), app("costs"), app("finance"), app("unrelated")],
+        [finished(2.0, "sales"), finished(1.5, "unrelated")],
+    )
+    with SimulatorServer(spec) as sim:
+        app_id = ids(sim)
+        config = settings_file(
+            tmp_path,
+            [
+                "[apps]",
+                f'sales = "{app_id["sales"]}"',
+                f'costs = "{app_id["costs"]}"',
+                f'finance = "{app_id["finance"]}"',
+                "",
+                "[[join]]",
+                'target = "finance"',
+                'after = ["sales", "costs"]',
+                "within_minutes = 60",
+            ],
+        )
+        code, first, stderr = sweep(sim, db, "--config", str(config))
+        assert code == 0, stderr
+        assert decisions(first) == {
+            app_id["finance"]: {
+                "app_id": app_id["finance"],
+                "decision": "skipped",
+                "reason": "join_waiting",
+                "reload_id": None,
+                "sources": [app_id["sales"]],
+            }
+        }
+        assert started(sim) == {}
+
+        # The other member reloads now (started here by hand, as its own schedule would).
+        tenant = sim.tenant
+        user = tenant.users["admin"]
+        assert tenant.start_reload(tenant.apps[app_id["costs"]], user) is not None
+        reloads_finished(sim, app_id["costs"])
+
+        code, second, stderr = sweep(sim, db, "--config", str(config))
+        assert code == 0, stderr
+        assert set(decisions(second)) == {app_id["finance"]}
+        assert outcome(second, app_id["finance"]) == ("triggered", "triggered")
+        assert started(sim) == {app_id["costs"]: 1, app_id["finance"]: 1}
+
+        reloads_finished(sim, app_id["finance"])
+        code, third, stderr = sweep(sim, db, "--config", str(config))
+        assert code == 0, stderr
+        assert decisions(third) == {}
+        assert started(sim) == {app_id["costs"]: 1, app_id["finance"]: 1}
+
+
+def test_an_invalid_chain_file_exits_2_naming_file_and_line(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    spec = scenario([app("extract"), app("transform")], [finished(1.0, "extract")])
+    with SimulatorServer(spec) as sim:
+        app_id = ids(sim)
+        config = settings_file(
+            tmp_path,
+            [
+                "[apps]",
+                f'extract = "{app_id["extract"]}"',
+                "",
+                "[[edge]]",
+                'from = "extract"',
+                'to = "transfrom"',
+            ],
+        )
+        code, report, stderr = sweep(sim, db, "--config", str(config))
+        assert code == 2
+        assert report is None
+        assert f"{config}:6:" in stderr
+        assert "transfrom" in stderr
+        assert "Traceback" not in stderr
+        assert started(sim) == {}
+        assert set(table_counts(db).values()) == {0}
+
+
+def test_a_bad_on_value_exits_2_and_starts_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    spec = scenario([app("extract"), app("transform")], [finished(1.0, "extract")])
+    with SimulatorServer(spec) as sim:
+        app_id = ids(sim)
+        config = settings_file(
+            tmp_path,
+            [
+                "[[edge]]",
+                f'from = "{app_id["extract"]}"',
+                f'to = "{app_id["transform"]}"',
+                'on = "sucess"',
+            ],
+        )
+        code, report, stderr = sweep(sim, db, "--config", str(config))
+        assert (code, report) == (2, None)
+        assert f"{config}:4:" in stderr
+        assert "sucess" in stderr
+        assert started(sim) == {}
+        assert set(table_counts(db).values()) == {0}
