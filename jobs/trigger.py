@@ -107,10 +107,10 @@ def _outcome(decision: Decision, result: StartResult, access: str = "") -> Outco
     candidate = decision.candidate
     if result.kind == "started" and result.reload is not None:
         logger.info(
-            "triggered {} ({}) after {}: reload {}",
+            "triggered {} ({}) {}: reload {}",
             candidate.app_id,
             decision.app.name if decision.app else "?",
-            ", ".join(candidate.source_apps),
+            f"after {', '.join(candidate.source_apps)}" if candidate.runs else "on request",
             result.reload.id,
         )
         reload_id = result.reload.id
