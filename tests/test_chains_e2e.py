@@ -168,3 +168,48 @@ def test_a_bad_on_value_exits_2_and_starts_nothing(tmp_path: Path) -> None:
         assert "sucess" in stderr
         assert started(sim) == {}
         assert set(table_counts(db).values()) == {0}
+
+
+def test_a_tag_cycle_runs_once_per_external_start_against_the_simulator(tmp_path: Path) -> None:
+    """A -> B -> A by tags, tolerance 0: B once, then A is skipped as a cycle, not reloaded."""
+    import time
+    from datetime import UTC, datetime
+
+    from pydantic import SecretStr
+
+    from jobs.sweep import SweepContext, run_sweep
+    from qlik.client import connect
+    from scheduler.settings import Settings
+    from simulator.scenario import AppSpec, ReloadSpec, Scenario, UserSpec
+    from state.database import open_database
+    from state.store import Store
+
+    scenario = Scenario(
+        users=[UserSpec(id="admin", name="Admin", api_key="cycle-key")],
+        apps=[
+            AppSpec(key="a", next=["b"], duration_seconds=0.1, queue_seconds=0.01),
+            AppSpec(key="b", next=["a"], duration_seconds=0.1, queue_seconds=0.01),
+        ],
+        reloads=[ReloadSpec(app="a", ended_minutes_ago=1)],
+    )
+    with SimulatorServer(scenario) as sim:
+        settings = Settings(tenant_url=sim.url, api_key="cycle-key", tolerance_minutes=0)
+        db = open_database(tmp_path / "state.db")
+        client = connect(sim.url, SecretStr("cycle-key"))
+        ctx = SweepContext(client, Store(db), settings)
+        ids = {app.key: app.id for app in scenario.apps}
+        try:
+            first = run_sweep(ctx, datetime.now(UTC))
+            assert [(o.app_id, o.reason) for o in first.outcomes] == [(ids["b"], "triggered")]
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not any(
+                r.app_id == ids["b"] and r.status(sim.tenant.refresh()) == "SUCCEEDED"
+                for r in sim.tenant.reloads.values()
+            ):
+                time.sleep(0.05)
+            second = run_sweep(ctx, datetime.now(UTC))
+        finally:
+            client.close()
+            db.close()
+    assert [(o.app_id, o.reason) for o in second.outcomes] == [(ids["a"], "cycle")]
+    assert sim.tenant.reload_log() == {ids["b"]: 1}
