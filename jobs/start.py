@@ -28,7 +28,7 @@ from jobs.edges import is_resource_id
 from jobs.facts import FactSettings
 from jobs.report import Outcome
 from jobs.sweep import SweepContext
-from jobs.trigger import AUTH, not_started_after_auth_failure, trigger
+from jobs.trigger import AUTH, act_on_decisions
 from qlik.client import QlikClient
 from qlik.errors import AuthenticationError
 from qlik.models import Item
@@ -199,43 +199,21 @@ def run_start(
     selection = select(ctx.client, app_ids, tags)
     facts = gather(ctx.client, selection, ctx.settings, now)
     decisions = decide_selection(selection, facts, ctx.settings, now)
-    outcomes = _act_on_all(ctx, decisions, start_id, now, dry_run=dry_run)
+    outcomes = act_on_decisions(
+        ctx.client,
+        ctx.store,
+        decisions,
+        start_id,
+        now,
+        dry_run=dry_run,
+        auto_resolve=ctx.settings.auto_resolve_access,
+    )
     if not dry_run:
         _record(ctx.store, start_id, outcomes, now)
     names = {app_id: item.name for app_id, item in selection.apps.items()}
     report = StartReport(start_id, dry_run, outcomes, names, selection.not_found, selection.total)
     logger.info("start {}: {}", start_id, report.summary())
     return report
-
-
-def _act_on_all(
-    ctx: SweepContext, decisions: list[Decision], start_id: str, now: datetime, *, dry_run: bool
-) -> list[Outcome]:
-    """Act on each decision; once the tenant refuses the credentials, start nothing more."""
-    outcomes: list[Outcome] = []
-    refused = False
-    for decision in decisions:
-        if refused and decision.action == "trigger":
-            outcome = not_started_after_auth_failure(decision)
-        else:
-            outcome = _act(ctx, decision, start_id, now, dry_run=dry_run)
-        refused = refused or outcome.reason == AUTH
-        outcomes.append(outcome)
-    return outcomes
-
-
-def _act(
-    ctx: SweepContext, decision: Decision, start_id: str, now: datetime, *, dry_run: bool
-) -> Outcome:
-    """Skip with the guard's reason, report a dry run, or trigger as a sweep would."""
-    if decision.action == "skip":
-        logger.info("skipped {} ({})", decision.app_id, decision.reason)
-        return Outcome(decision.candidate, "skipped", decision.reason)
-    if dry_run:
-        logger.info("dry run: would start {}", decision.app_id)
-        return Outcome(decision.candidate, "triggered", "triggered")
-    auto_resolve = ctx.settings.auto_resolve_access
-    return trigger(ctx.client, ctx.store, decision, start_id, now, auto_resolve=auto_resolve)
 
 
 def _record(store: Store, start_id: str, outcomes: list[Outcome], now: datetime) -> None:

@@ -16,12 +16,12 @@ from typing import Any, Protocol
 from loguru import logger
 
 from jobs.chainfile import ChainFile
-from jobs.decide import Decision, decide
+from jobs.decide import decide
 from jobs.facts import FactSettings, gather_facts
 from jobs.reading import EventReader, handled_row, run_key
 from jobs.reconcile import reconcile_intents
 from jobs.report import Outcome, SweepReport
-from jobs.trigger import AUTH, not_started_after_auth_failure, trigger
+from jobs.trigger import AUTH, act_on_decisions
 from qlik.client import QlikClient
 from qlik.errors import AuthenticationError, RetryableError
 from qlik.events import FinishedReload
@@ -170,36 +170,16 @@ def _decide_and_act(
         logger.error("cannot gather tenant facts, all events left for next sweep: {}", error)
         return [], True
     decisions = decide(runs, facts, ctx.settings, now)
-    return _act_on_all(ctx, decisions, sweep_id, now, dry_run=dry_run), False
-
-
-def _act_on_all(
-    ctx: SweepContext, decisions: list[Decision], sweep_id: str, now: datetime, *, dry_run: bool
-) -> list[Outcome]:
-    """Act on each decision; once the tenant refuses the credentials, start nothing more."""
-    outcomes: list[Outcome] = []
-    refused = False
-    for decision in decisions:
-        if refused and decision.action == "trigger":
-            outcome = not_started_after_auth_failure(decision)
-        else:
-            outcome = _act(ctx, decision, sweep_id, now, dry_run=dry_run)
-        refused = refused or outcome.reason == AUTH
-        outcomes.append(outcome)
-    return outcomes
-
-
-def _act(
-    ctx: SweepContext, decision: Decision, sweep_id: str, now: datetime, *, dry_run: bool
-) -> Outcome:
-    if decision.action == "skip":
-        logger.info("skipped {} ({})", decision.app_id, decision.reason)
-        return Outcome(decision.candidate, "skipped", decision.reason)
-    if dry_run:
-        logger.info("dry run: would trigger {}", decision.app_id)
-        return Outcome(decision.candidate, "triggered", "triggered")
-    auto_resolve = ctx.settings.auto_resolve_access
-    return trigger(ctx.client, ctx.store, decision, sweep_id, now, auto_resolve=auto_resolve)
+    outcomes = act_on_decisions(
+        ctx.client,
+        ctx.store,
+        decisions,
+        sweep_id,
+        now,
+        dry_run=dry_run,
+        auto_resolve=ctx.settings.auto_resolve_access,
+    )
+    return outcomes, False
 
 
 def _unsettled_runs(

@@ -119,3 +119,35 @@ def _outcome(decision: Decision, result: StartResult, access: str = "") -> Outco
     detail = "; ".join(part for part in (result.detail, access) if part)
     logger.warning("reload of {} not started ({}): {}", candidate.app_id, reason, detail)
     return Outcome(candidate, decision_kind, reason, retry=retry, detail=detail)
+
+
+def act_on_decisions(
+    client: QlikClient,
+    store: Store,
+    decisions: list[Decision],
+    run_id: str,
+    now: datetime,
+    *,
+    dry_run: bool,
+    auto_resolve: bool,
+) -> list[Outcome]:
+    """Act on each decision in order; once the tenant refuses the credentials, start nothing more.
+
+    Skips are recorded with their guard's reason; a dry run reports what it would start.
+    """
+    outcomes: list[Outcome] = []
+    refused = False
+    for decision in decisions:
+        if decision.action == "skip":
+            logger.info("skipped {} ({})", decision.app_id, decision.reason)
+            outcome = Outcome(decision.candidate, "skipped", decision.reason)
+        elif refused:
+            outcome = not_started_after_auth_failure(decision)
+        elif dry_run:
+            logger.info("dry run: would start {}", decision.app_id)
+            outcome = Outcome(decision.candidate, "triggered", "triggered")
+        else:
+            outcome = trigger(client, store, decision, run_id, now, auto_resolve=auto_resolve)
+        refused = refused or outcome.reason == AUTH
+        outcomes.append(outcome)
+    return outcomes
