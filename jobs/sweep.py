@@ -11,14 +11,15 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from loguru import logger
 
 from jobs.chainfile import ChainFile
+from jobs.commit import build_commit, next_cursor, unsettled_runs
 from jobs.decide import decide
 from jobs.facts import FactSettings, gather_facts
-from jobs.reading import EventReader, handled_row, run_key
+from jobs.reading import EventReader
 from jobs.reconcile import reconcile_intents
 from jobs.report import Outcome, SweepReport
 from jobs.trigger import AUTH, act_on_decisions
@@ -26,7 +27,7 @@ from qlik.client import QlikClient
 from qlik.errors import AuthenticationError, RetryableError
 from qlik.events import FinishedReload
 from qlik.times import format_time
-from state.store import LedgerRow, Store, SweepCommit
+from state.store import Store
 
 
 class SweepSettings(FactSettings, Protocol):
@@ -99,15 +100,16 @@ def run_sweep(
     reader = _read_events(ctx, sweep_id, window, now)
     runs = list(reader.runs.values())
     outcomes, facts_failed = _decide_and_act(ctx, runs, sweep_id, now, dry_run=dry_run)
-    unsettled = _unsettled_runs(runs, outcomes, facts_failed)
+    unsettled = unsettled_runs(runs, outcomes, facts_failed)
     calls = dict(Counter(ctx.client.calls) - calls_before)
     report = _report(
         sweep_id, window, reader, outcomes, unsettled, api_calls=calls, dry_run=dry_run
     )
     report.duration_s = time.monotonic() - started
     if not dry_run:
-        next_cursor = _next_cursor(window, ctx.settings, reader, unsettled, cursor)
-        ctx.store.commit_sweep(_commit(report, reader, unsettled, next_cursor, now), now)
+        overlap = ctx.settings.overlap_minutes
+        moved_to = next_cursor(window.start, overlap, reader.last_event_time, unsettled, cursor)
+        ctx.store.commit_sweep(build_commit(report, reader, unsettled, moved_to, now), now)
     _log_summary(report)
     return report
 
@@ -180,98 +182,6 @@ def _decide_and_act(
         auto_resolve=ctx.settings.auto_resolve_access,
     )
     return outcomes, False
-
-
-def _unsettled_runs(
-    runs: list[FinishedReload], outcomes: list[Outcome], facts_failed: bool
-) -> list[FinishedReload]:
-    """Runs with work left for the next sweep: their events must be read again."""
-    if facts_failed:
-        return runs
-    pending = {
-        run_key(run) for outcome in outcomes if outcome.retry for run in outcome.candidate.runs
-    }
-    return [run for run in runs if run_key(run) in pending]
-
-
-def _next_cursor(
-    window: Window,
-    settings: SweepSettings,
-    reader: EventReader,
-    unsettled: list[FinishedReload],
-    cursor: datetime | None,
-) -> datetime:
-    """The furthest the cursor may move without passing unfinished work.
-
-    Only the tenant's own times move it forward: the local clock may run ahead of the
-    tenant's by more than the overlap, and events stamped before our "now" would be lost.
-    """
-    known = [time for time in (cursor, reader.last_event_time) if time is not None]
-    # First run and nothing read: the next window starts where this one did.
-    first = window.start + timedelta(minutes=settings.overlap_minutes)
-    bound = max(known) if known else first
-    return min([bound, *(run.event_time for run in unsettled)])
-
-
-def _commit(
-    report: SweepReport,
-    reader: EventReader,
-    unsettled: list[FinishedReload],
-    cursor: datetime,
-    started_at: datetime,
-) -> SweepCommit:
-    return SweepCommit(
-        sweep=report.as_record(started_at),
-        handled_events=_handled_rows(report.sweep_id, reader, unsettled),
-        invalid_events=reader.invalid,
-        settled_edges=_settled_edges(report),
-        ledger=[_ledger_row(report.sweep_id, outcome) for outcome in report.outcomes],
-        cursor=cursor,
-    )
-
-
-def _handled_rows(
-    sweep_id: str, reader: EventReader, unsettled: list[FinishedReload]
-) -> list[dict[str, Any]]:
-    """Every event of the settled runs, and the re-read events of runs settled before."""
-    unsettled_keys = {run_key(run) for run in unsettled}
-    handled = list(reader.already_handled)
-    for key, run in reader.runs.items():
-        if key not in unsettled_keys:
-            handled += [handled_row(run, sweep_id, event_id) for event_id in reader.event_ids[key]]
-    return handled
-
-
-def _settled_edges(report: SweepReport) -> list[dict[str, Any]]:
-    """(source reload, successor) pairs decided for good: never decided again."""
-    return [
-        {
-            "source_reload_id": run.reload_id,
-            "target_app_id": outcome.app_id,
-            "sweep_id": report.sweep_id,
-            "decision": outcome.decision,
-            "reason": outcome.reason,
-        }
-        for outcome in report.outcomes
-        if not outcome.retry
-        for run in outcome.candidate.runs
-    ]
-
-
-def _ledger_row(sweep_id: str, outcome: Outcome) -> LedgerRow:
-    return LedgerRow(
-        sweep_id,
-        outcome.app_id,
-        decision=outcome.decision,
-        reason=outcome.reason,
-        sources=outcome.candidate.source_apps,
-        source_reloads=outcome.candidate.source_reloads,
-        reload_id=outcome.reload_id,
-        detail=outcome.detail,
-        state="intent" if outcome.uncertain else "done",
-        previous_reload_id=outcome.previous_reload_id,
-        source_end=outcome.candidate.newest_source_end,
-    )
 
 
 def _log_summary(report: SweepReport) -> None:

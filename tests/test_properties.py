@@ -20,11 +20,12 @@ from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
+from jobs.commit import next_cursor, unsettled_runs
 from jobs.decide import AppFacts, Candidate, TenantFacts, decide
 from jobs.edges import Edge
 from jobs.reading import EventReader, run_key
 from jobs.report import Outcome
-from jobs.sweep import SweepContext, Window, _next_cursor, _unsettled_runs, run_sweep
+from jobs.sweep import SweepContext, Window, run_sweep
 from qlik.client import connect
 from qlik.events import FinishedReload
 from qlik.models import Reload
@@ -288,8 +289,10 @@ def test_next_cursor_never_passes_unfinished_work_and_never_goes_back_without_re
     settings_ = Settings(overlap_minutes=overlap)
     window = Window(NOW - timedelta(minutes=60), NOW)
 
-    unsettled = _unsettled_runs(runs_in, outcomes, facts_failed)
-    new = _next_cursor(window, settings_, reader, unsettled, cursor)
+    unsettled = unsettled_runs(runs_in, outcomes, facts_failed)
+    new = next_cursor(
+        window.start, settings_.overlap_minutes, reader.last_event_time, unsettled, cursor
+    )
 
     failed_keys = {run_key(r) for o in outcomes if o.retry for r in o.candidate.runs}
     must_retry = runs_in if facts_failed else [r for r in runs_in if run_key(r) in failed_keys]

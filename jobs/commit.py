@@ -1,0 +1,108 @@
+"""What a sweep writes: which runs are settled, where the cursor may move, and the rows.
+
+The cursor never passes an event whose work failed for a transient reason, and only the
+tenant's own timestamps move it forward.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from jobs.reading import EventReader, handled_row, run_key
+from jobs.report import Outcome, SweepReport
+from qlik.events import FinishedReload
+from state.store import LedgerRow, SweepCommit
+
+
+def unsettled_runs(
+    runs: list[FinishedReload], outcomes: list[Outcome], facts_failed: bool
+) -> list[FinishedReload]:
+    """Runs with work left for the next sweep: their events must be read again."""
+    if facts_failed:
+        return runs
+    pending = {
+        run_key(run) for outcome in outcomes if outcome.retry for run in outcome.candidate.runs
+    }
+    return [run for run in runs if run_key(run) in pending]
+
+
+def next_cursor(
+    window_start: datetime,
+    overlap_minutes: int,
+    last_event_time: datetime | None,
+    unsettled: list[FinishedReload],
+    cursor: datetime | None,
+) -> datetime:
+    """The furthest the cursor may move without passing unfinished work.
+
+    Only the tenant's own times move it forward: the local clock may run ahead of the
+    tenant's by more than the overlap, and events stamped before our "now" would be lost.
+    """
+    known = [time for time in (cursor, last_event_time) if time is not None]
+    # First run and nothing read: the next window starts where this one did.
+    first = window_start + timedelta(minutes=overlap_minutes)
+    bound = max(known) if known else first
+    return min([bound, *(run.event_time for run in unsettled)])
+
+
+def build_commit(
+    report: SweepReport,
+    reader: EventReader,
+    unsettled: list[FinishedReload],
+    cursor: datetime,
+    started_at: datetime,
+) -> SweepCommit:
+    """Everything the sweep learned, for ``Store.commit_sweep``'s one transaction."""
+    return SweepCommit(
+        sweep=report.as_record(started_at),
+        handled_events=_handled_rows(report.sweep_id, reader, unsettled),
+        invalid_events=reader.invalid,
+        settled_edges=_settled_edges(report),
+        ledger=[_ledger_row(report.sweep_id, outcome) for outcome in report.outcomes],
+        cursor=cursor,
+    )
+
+
+def _handled_rows(
+    sweep_id: str, reader: EventReader, unsettled: list[FinishedReload]
+) -> list[dict[str, Any]]:
+    """Every event of the settled runs, and the re-read events of runs settled before."""
+    unsettled_keys = {run_key(run) for run in unsettled}
+    handled = list(reader.already_handled)
+    for key, run in reader.runs.items():
+        if key not in unsettled_keys:
+            handled += [handled_row(run, sweep_id, event_id) for event_id in reader.event_ids[key]]
+    return handled
+
+
+def _settled_edges(report: SweepReport) -> list[dict[str, Any]]:
+    """(source reload, successor) pairs decided for good: never decided again."""
+    return [
+        {
+            "source_reload_id": run.reload_id,
+            "target_app_id": outcome.app_id,
+            "sweep_id": report.sweep_id,
+            "decision": outcome.decision,
+            "reason": outcome.reason,
+        }
+        for outcome in report.outcomes
+        if not outcome.retry
+        for run in outcome.candidate.runs
+    ]
+
+
+def _ledger_row(sweep_id: str, outcome: Outcome) -> LedgerRow:
+    return LedgerRow(
+        sweep_id,
+        outcome.app_id,
+        decision=outcome.decision,
+        reason=outcome.reason,
+        sources=outcome.candidate.source_apps,
+        source_reloads=outcome.candidate.source_reloads,
+        reload_id=outcome.reload_id,
+        detail=outcome.detail,
+        state="intent" if outcome.uncertain else "done",
+        previous_reload_id=outcome.previous_reload_id,
+        source_end=outcome.candidate.newest_source_end,
+    )
