@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 import respx
+from pydantic import SecretStr
 
+from qlik.client import QlikClient, connect
 from scheduler.settings import CONFIG_ENV, ENVIRONMENT
-from tests.fake_tenant import FakeTenant
+from tests.fake_tenant import TENANT, FakeTenant
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -31,3 +33,24 @@ def tenant() -> Iterator[FakeTenant]:
     with respx.mock(base_url=fake.base_url, assert_all_called=False) as router:
         fake.install(router)
         yield fake
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    """The delays the client asked to sleep (nothing really sleeps)."""
+    return []
+
+
+@pytest.fixture
+def router() -> Iterator[respx.MockRouter]:
+    """respx at the transport for the fake tenant's URL; every route must be called."""
+    with respx.mock(base_url=TENANT, assert_all_called=True) as mock:
+        yield mock
+
+
+@pytest.fixture
+def client(router: respx.MockRouter, sleeps: list[float]) -> Iterator[QlikClient]:
+    """A real tenant client whose requests go to ``router``."""
+    qlik = connect(TENANT, SecretStr("key"), sender_options={"sleep": sleeps.append})
+    yield qlik
+    qlik.close()

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 import respx
-from pydantic import SecretStr
 
-from qlik.client import ACTIVE_FILTER, QlikClient, connect
+from qlik.client import ACTIVE_FILTER, QlikClient
 from qlik.errors import ApiError, BadResponseError, RateLimitedError, TransientError
 from tests.fake_tenant import TENANT, app_id
 
@@ -21,24 +19,6 @@ START = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 END = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 SINCE = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 A, B, C, D = (app_id(n) for n in (1, 2, 3, 4))
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
-
-
-@pytest.fixture
-def router() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=TENANT, assert_all_called=True) as mock:
-        yield mock
-
-
-@pytest.fixture
-def client(router: respx.MockRouter, sleeps: list[float]) -> Iterator[QlikClient]:
-    qlik = connect(TENANT, SecretStr("key"), sender_options={"sleep": sleeps.append})
-    yield qlik
-    qlik.close()
 
 
 def page(rows: list[dict[str, Any]], next_href: str | None = None) -> httpx.Response:

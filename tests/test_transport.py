@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
@@ -28,24 +27,6 @@ SPACE = {"id": "s1", "name": "Finance", "type": "managed"}
 START = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 END = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 AUDIT = "com.qlik.v1.app.reload.finished"
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
-
-
-@pytest.fixture
-def router() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=TENANT, assert_all_called=True) as mock:
-        yield mock
-
-
-@pytest.fixture
-def client(router: respx.MockRouter, sleeps: list[float]) -> Iterator[QlikClient]:
-    qlik = connect(TENANT, SecretStr("key"), sender_options={"sleep": sleeps.append})
-    yield qlik
-    qlik.close()
 
 
 def ok_space() -> httpx.Response:
