@@ -132,8 +132,13 @@ class SimTenant:
 
     def _seed(self, now: datetime) -> list[tuple[datetime, str]]:
         scheduled = []
+        # The first app with each key, as a linear search would find it: seeding tens of
+        # thousands of reloads (the benchmarks) must not scan every app per reload.
+        by_key: dict[str, AppSpec] = {}
+        for candidate in self.apps.values():
+            by_key.setdefault(candidate.key, candidate)
         for spec in self.scenario.reloads:
-            app = next(a for a in self.apps.values() if a.key == spec.app)
+            app = by_key[spec.app]
             succeeds = (spec.outcome or app.outcome) == "success"
             if spec.ended_minutes_ago is not None:
                 run = timedelta(seconds=app.queue_seconds + app.duration_seconds)
