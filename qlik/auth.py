@@ -9,7 +9,6 @@ secret nor a token is ever logged, shown in ``repr`` or put in an exception mess
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Generator
@@ -22,7 +21,7 @@ from pydantic import BaseModel, SecretStr
 
 from qlik.errors import AuthenticationError, BadResponseError
 from qlik.times import parse_time
-from qlik.transport import error_detail, parse_json, raise_for_answer
+from qlik.transport import COUNTED_AS, error_detail, parse_json, raise_for_answer
 
 TOKEN_PATH = "/oauth/token"
 TOKEN_ENDPOINT = f"POST {TOKEN_PATH}"
@@ -125,7 +124,8 @@ class OAuthClientCredentials(httpx.Auth):
             request.url.path,
         )
         token = yield from self._renewed_token(request, token)
-        self.calls[_counted_as(self.calls, request)] += 1
+        counted_as = request.extensions.get(COUNTED_AS, f"{request.method} {request.url.path}")
+        self.calls[str(counted_as)] += 1
         _authorize(request, token)
         yield request  # a second 401 is the Sender's AuthenticationError
 
@@ -209,18 +209,6 @@ class OAuthClientCredentials(httpx.Auth):
 
 def _authorize(request: httpx.Request, token: _Token) -> None:
     request.headers["Authorization"] = f"Bearer {token.value.get_secret_value()}"
-
-
-def _counted_as(calls: Counter[str], request: httpx.Request) -> str:
-    """The ``METHOD /endpoint`` the request was counted under (its path matched against the
-    endpoint templates already counted, ``{spaceId}`` and the like), else ``METHOD /path``."""
-    path = request.url.path
-    for key in calls:
-        method, _, endpoint = key.partition(" ")
-        parts = re.split(r"\{[^/{}]*\}", endpoint)
-        if method == request.method and re.fullmatch("[^/]+".join(map(re.escape, parts)), path):
-            return key
-    return f"{request.method} {path}"
 
 
 def _expiry(answer: _TokenAnswer, sent_at: datetime) -> datetime | None:
