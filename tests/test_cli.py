@@ -14,18 +14,10 @@ import pytest
 from scheduler.cli import main
 from scheduler.lock import sweep_lock
 from state.database import open_database
+from tests.contract import SWEEP_JSON_KEYS
 from tests.fake_tenant import TENANT, FakeTenant
 
-SPEC_KEYS = {
-    "sweep_id",
-    "dry_run",
-    "window",
-    "events",
-    "sources",
-    "decisions",
-    "api_calls",
-    "duration_s",
-}
+SPEC_KEYS = set(SWEEP_JSON_KEYS)
 
 
 @pytest.fixture

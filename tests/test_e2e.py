@@ -29,22 +29,14 @@ from simulator.scenario import (
     SpaceSpec,
 )
 from simulator.server import SimulatorServer
+from tests.contract import SWEEP_JSON_KEYS
 
 BIN = Path(sys.executable).parent
 CONSOLE_SCRIPT = [str(BIN / "reload-chain")]
 PYTHON_MODULE = [sys.executable, "-m", "scheduler"]
 SUBPROCESS_TIMEOUT_S = 60
 STATE_TABLES = ("cursor", "handled_events", "invalid_events", "settled_edges", "ledger", "sweeps")
-REPORT_KEYS = {
-    "sweep_id",
-    "dry_run",
-    "window",
-    "events",
-    "sources",
-    "decisions",
-    "api_calls",
-    "duration_s",
-}
+REPORT_KEYS = set(SWEEP_JSON_KEYS)
 FINISHED = ("SUCCEEDED", "FAILED")
 UNKNOWN_APP = "0f0f0f0f-1234-4abc-8def-0123456789ab"
 

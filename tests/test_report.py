@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from jobs.decide import Candidate
 from jobs.report import Outcome, SweepReport
 from qlik.events import FinishedReload
+from tests.contract import SWEEP_JSON_KEYS
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 A = "aaaaaaaa-0000-0000-0000-000000000001"
@@ -73,16 +74,7 @@ def test_as_json_is_the_spec_object() -> None:
 
 def test_as_json_has_exactly_the_spec_keys() -> None:
     shown = report().as_json()
-    assert list(shown) == [
-        "sweep_id",
-        "dry_run",
-        "window",
-        "events",
-        "sources",
-        "decisions",
-        "api_calls",
-        "duration_s",
-    ]
+    assert tuple(shown) == SWEEP_JSON_KEYS
     assert set(shown["window"]) == {"from", "to"}
     assert set(shown["events"]) == {"read", "new", "invalid"}
     for decision in shown["decisions"]:
