@@ -15,6 +15,7 @@ from typing import Any
 
 from loguru import logger
 
+from jobs.progress import NoProgress, ReadProgress
 from qlik.errors import RetryableError
 from qlik.events import FinishedReload, InvalidEventError, parse_finished_reload
 from qlik.times import format_time
@@ -47,17 +48,22 @@ class EventReader:
     event_ids: dict[RunKey, list[str]] = field(default_factory=dict)
     already_handled: list[dict[str, Any]] = field(default_factory=list)
     invalid: list[dict[str, Any]] = field(default_factory=list)
+    progress: ReadProgress = field(default_factory=NoProgress)
     _in_sweep: set[str] = field(default_factory=set)
 
     def read_all(self, pages: Iterable[list[dict[str, Any]]], now: datetime) -> None:
         """Consume pages until done; a retryable failure leaves ``complete`` False."""
+        number = 0
         try:
             for number, page in enumerate(pages, start=1):
                 self.add_page(page, now)
                 logger.debug("page {}: {} events ({} read so far)", number, len(page), self.read)
+                self.progress.page_read(number, self.read, self.last_event_time)
         except RetryableError as error:
             logger.error("reading events stopped after {} events: {}", self.read, error)
             return
+        finally:
+            self.progress.finished(number, self.read)
         self.complete = True
 
     def add_page(self, raw_events: list[dict[str, Any]], now: datetime) -> None:

@@ -19,6 +19,7 @@ from jobs.chainfile import ChainFile
 from jobs.commit import build_commit, next_cursor, unsettled_runs
 from jobs.decide import decide
 from jobs.facts import FactSettings, gather_facts
+from jobs.progress import NoProgress, ReadProgress
 from jobs.reading import EventReader
 from jobs.reconcile import reconcile_intents
 from jobs.report import Outcome, SweepReport
@@ -54,6 +55,7 @@ class SweepContext:
     store: Store
     settings: SweepSettings
     chain: ChainFile = field(default_factory=ChainFile)
+    progress: ReadProgress = field(default_factory=NoProgress)
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,8 @@ def _read_events(ctx: SweepContext, sweep_id: str, window: Window, now: datetime
         format_time(window.start),
         format_time(window.end),
     )
-    reader = EventReader(ctx.store, sweep_id)
+    reader = EventReader(ctx.store, sweep_id, progress=ctx.progress)
+    ctx.progress.started(window.start, window.end)
     pages = ctx.client.audit_event_pages(ctx.settings.event_type, window.start, window.end)
     reader.read_all(pages, now)
     return reader

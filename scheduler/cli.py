@@ -20,7 +20,7 @@ from state.database import StateError
 VERSION = "0.1.0"
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR")
 # Flags that override a setting of the same name (SPEC section 6 precedence).
-SETTING_FLAGS = ("interval_minutes",)
+SETTING_FLAGS = ("interval_minutes", "log_json")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +45,12 @@ def _add_global_options(parser: argparse.ArgumentParser, *, config: Any, log_lev
     )
     parser.add_argument(
         "--log-level", default=log_level, choices=LOG_LEVELS, type=str.upper, help="log level"
+    )
+    parser.add_argument(
+        "--log-json",
+        action="store_true",
+        default=log_level,  # None before the command, SUPPRESS after it, like --log-level
+        help="log one JSON object a line (for log collectors)",
     )
 
 
@@ -86,6 +92,15 @@ def _add_graph_and_start(sub: Any, common: argparse.ArgumentParser) -> None:
     start.set_defaults(handler=commands.cmd_start)
     doctor = sub.add_parser("doctor", parents=[common], help="check settings, tenant and chains")
     doctor.set_defaults(handler=commands.cmd_doctor)
+    task = sub.add_parser(
+        "schedule-task", parents=[common], help="write a Windows Task Scheduler definition"
+    )
+    task.add_argument(
+        "--every", type=int, required=True, metavar="N", help="minutes between sweeps"
+    )
+    task.add_argument("--xml", type=Path, metavar="FILE", help="where to write the task XML")
+    task.add_argument("--name", default="reload-chain", help="task name (default reload-chain)")
+    task.set_defaults(handler=commands.cmd_schedule_task)
 
 
 def _add_sweep(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -112,8 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         loaded = load(args.config, _setting_flags(args))
         settings = loaded.settings
-        if settings.log_file is not None:
-            configure_logging(args.log_level, settings.log_file)
+        if settings.log_file is not None or settings.log_json:
+            configure_logging(args.log_level, settings.log_file, json_lines=settings.log_json)
         args.chain = loaded.chain  # the commands that sweep take their chains from here
         code: int = args.handler(args, settings)
         return code

@@ -21,7 +21,7 @@ from jobs.start import invalid_ids, run_start
 from jobs.sweep import SweepContext, run_sweep
 from qlik.client import connect
 from qlik.errors import QlikError
-from qlik.times import format_time, parse_time
+from qlik.times import parse_time
 from scheduler.clock import utc_now
 from scheduler.demo import run_demo
 from scheduler.doctor import run_doctor
@@ -30,6 +30,8 @@ from scheduler.output import print_json, print_sweep, table
 from scheduler.runner import build_scheduler, run_until_stopped
 from scheduler.settings import Settings, SettingsError
 from scheduler.simulate import serve
+from scheduler.status import show_status
+from scheduler.windows_task import write_task
 from state.database import StateError, open_database
 from state.store import Store
 
@@ -110,33 +112,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     """``reload-chain status``: cursor, last sweeps and recent decisions from the database."""
-    db = open_database(settings.database)
-    try:
-        store = Store(db, str(settings.database))
-        position, sweeps, decisions = (
-            store.cursor(),
-            store.recent_sweeps(),
-            store.recent_decisions(),
-        )
-    finally:
-        db.close()
-    cursor = format_time(position) if position else None
-    if args.json:
-        status = {"database": str(settings.database), "cursor": cursor}
-        print_json(status | {"sweeps": sweeps, "decisions": decisions}, sys.stdout)
-        return 0
-    print(f"database {settings.database}\ncursor   {cursor or 'none (no sweep yet)'}\n")
-    sweep_rows = [
-        (s["sweep_id"], s["events_read"], s["events_new"], _counts(s["decisions"]), s["exit_code"])
-        for s in sweeps
-    ]
-    print(table(("sweep", "read", "new", "decisions", "exit"), sweep_rows) + "\n")
-    decision_rows = [
-        (d["updated_at"], d["app_id"], d["decision"], d["reason"], d["reload_id"])
-        for d in decisions
-    ]
-    print(table(("time", "app", "decision", "reason", "reload"), decision_rows))
-    return 0
+    return show_status(settings.database, sys.stdout, as_json=args.json)
+
+
+def cmd_schedule_task(args: argparse.Namespace, settings: Settings) -> int:
+    """``reload-chain schedule-task``: a Task Scheduler definition that sweeps every N minutes."""
+    return write_task(args, sys.stdout)
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -188,10 +169,6 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(table(START_HEADERS, report.rows()) + "\n" + report.summary())
     return report.exit_code
-
-
-def _counts(counts: dict[str, int] | None) -> str:
-    return ", ".join(f"{name} {count}" for name, count in (counts or {}).items())
 
 
 def _chain(args: argparse.Namespace) -> ChainFile:

@@ -31,8 +31,10 @@ class InterceptHandler(logging.Handler):
         logger.opt(depth=depth, exception=record.exc_info).log(level, record.getMessage())
 
 
-def configure_logging(level: str = "INFO", log_file: Path | None = None) -> None:
-    """Log to stderr, and to a rotated file when ``log_file`` is set."""
+def configure_logging(
+    level: str = "INFO", log_file: Path | None = None, *, json_lines: bool = False
+) -> None:
+    """Log to stderr, and to a rotated file when ``log_file`` is set; JSON lines if asked."""
     logger.remove()
     # diagnose=False: loguru would otherwise print local variables, secrets among them.
     logger.add(
@@ -40,6 +42,7 @@ def configure_logging(level: str = "INFO", log_file: Path | None = None) -> None
         level=level,
         format=STDERR_FORMAT,
         colorize=None,
+        serialize=json_lines,
         backtrace=False,
         diagnose=False,
     )
@@ -52,6 +55,7 @@ def configure_logging(level: str = "INFO", log_file: Path | None = None) -> None
             rotation="10 MB",
             retention=10,
             encoding="utf-8",
+            serialize=json_lines,
             backtrace=False,
             diagnose=False,
         )

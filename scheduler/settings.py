@@ -38,6 +38,8 @@ ENVIRONMENT: dict[str, str] = {
     "first_run_lookback_minutes": "RELOAD_CHAIN_FIRST_RUN_LOOKBACK_MINUTES",
     "log_file": "RELOAD_CHAIN_LOG_FILE",
     "event_type": "RELOAD_CHAIN_EVENT_TYPE",
+    "max_concurrency": "RELOAD_CHAIN_MAX_CONCURRENCY",
+    "log_json": "RELOAD_CHAIN_LOG_JSON",
 }
 PATH_KEYS = ("database", "log_file")
 
@@ -72,6 +74,9 @@ class Settings(BaseSettings):
     first_run_lookback_minutes: int = Field(60, ge=1)
     log_file: Path | None = None
     event_type: EventType = APP_RELOAD_FINISHED
+    # Independent reads (items batches, spaces, per-app reloads) in flight at once.
+    max_concurrency: int = Field(4, ge=1, le=16)
+    log_json: bool = False
 
     @classmethod
     def settings_customise_sources(
