@@ -5,20 +5,49 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable
 from datetime import UTC, datetime
+from threading import TIMEOUT_MAX
 from types import FrameType
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from loguru import logger
+
+# Ctrl+C, SIGTERM, and Ctrl+Break where it exists (a Windows console's other stop key).
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGBREAK") if hasattr(signal, name)
+)
+WAKE_S = 1.0
+
+
+class _WakefulScheduler(BlockingScheduler):  # type: ignore[misc]
+    """A ``BlockingScheduler`` whose idle wait wakes every second to let signal handlers run.
+
+    Python runs a signal handler in the main thread only between bytecodes. On Windows before
+    Python 3.14 a lock wait cannot be interrupted (CPython gh-80116, fixed by gh-125541), so the
+    stock scheduler, waiting for the next sweep, would hear Ctrl+C only minutes later.
+    """
+
+    def _main_loop(self) -> None:
+        wait_seconds = TIMEOUT_MAX
+        while self.state != STATE_STOPPED:
+            self._wait(wait_seconds)
+            self._event.clear()
+            wait_seconds = self._process_jobs()
+
+    def _wait(self, seconds: float | None) -> None:
+        remaining = TIMEOUT_MAX if seconds is None else seconds
+        while remaining > 0 and not self._event.wait(min(remaining, WAKE_S)):
+            remaining -= WAKE_S
 
 
 def build_scheduler(
     job: Callable[[], object], interval_minutes: int, first_run: datetime
 ) -> BlockingScheduler:
     """A scheduler with one sweep job: never two at once, missed runs coalesced into one."""
-    scheduler = BlockingScheduler(executors={"default": ThreadPoolExecutor(1)}, timezone=UTC)
+    scheduler = _WakefulScheduler(executors={"default": ThreadPoolExecutor(1)}, timezone=UTC)
     scheduler.add_job(
         job,
         IntervalTrigger(minutes=interval_minutes, timezone=UTC),
@@ -49,7 +78,7 @@ def run_until_stopped(scheduler: BlockingScheduler) -> None:
         logger.info("{} received: stopping after the running sweep", name)
         scheduler.shutdown(wait=True)
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
     try:
         scheduler.start()
     finally:
