@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from sqlite_utils import Database
 from jobs.chainfile import ChainFile
 from jobs.graph import build_graph
 from jobs.graph_render import to_dot, to_json, to_mermaid
+from jobs.progress import ReadProgress
 from jobs.report import SweepReport
 from jobs.start import HEADERS as START_HEADERS
 from jobs.start import invalid_ids, run_start
@@ -27,6 +29,7 @@ from scheduler.demo import run_demo
 from scheduler.doctor import run_doctor
 from scheduler.lock import LockHeldError, sweep_lock
 from scheduler.output import print_json, print_sweep, table
+from scheduler.progress import progress_for
 from scheduler.runner import build_scheduler, run_until_stopped
 from scheduler.settings import Settings, SettingsError
 from scheduler.simulate import serve
@@ -64,14 +67,16 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
     since = _parse_since(args.since)
     settings.require_tenant()  # before the lock file or database is created
     now = utc_now()
+    # stderr: the bar and progress lines never mix with the report on stdout (--json too).
+    progress = progress_for(sys.stderr)
     if args.dry_run:
-        report = _dry_run(settings, _chain(args), now, since)
+        report = _dry_run(settings, _chain(args), now, since, progress)
     else:
         with (
             sweep_lock(settings.database),
             sweep_context(settings, open_database(settings.database), _chain(args)) as ctx,
         ):
-            report = run_sweep(ctx, now, since=since)
+            report = run_sweep(replace(ctx, progress=progress), now, since=since)
     if args.json:
         print_json(report.as_json(), sys.stdout)
     else:
@@ -80,12 +85,16 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _dry_run(
-    settings: Settings, chain: ChainFile, now: datetime, since: datetime | None
+    settings: Settings,
+    chain: ChainFile,
+    now: datetime,
+    since: datetime | None,
+    progress: ReadProgress,
 ) -> SweepReport:
     """A dry run reads the database if there is one, and never creates it."""
     where = settings.database if settings.database.exists() else ":memory:"
     with sweep_context(settings, open_database(where), chain) as ctx:
-        return run_sweep(ctx, now, since=since, dry_run=True)
+        return run_sweep(replace(ctx, progress=progress), now, since=since, dry_run=True)
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -117,7 +126,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_schedule_task(args: argparse.Namespace, settings: Settings) -> int:
     """``reload-chain schedule-task``: a Task Scheduler definition that sweeps every N minutes."""
-    return write_task(args, sys.stdout)
+    return write_task(args, sys.stdout, now=utc_now())
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:

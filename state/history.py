@@ -1,0 +1,123 @@
+"""Read-only questions about past sweeps, for ``reload-chain status``.
+
+"Repeatedly skipped" means: an app's newest ledger rows are all ``skipped`` or ``failed``
+with one and the same reason, at least ``min_times`` of them in a row. The run ends at the
+newest row that differs (another reason, a start, an intent), so an app that was started
+once in between is not reported. The database keeps no app names, so apps are named by id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from state.database import StateError, open_database, state_errors
+from state.store import Store
+
+MIN_TIMES = 3
+
+# Each app's ledger rows newest first, numbered; the run is every row newer than the newest
+# one that breaks it. Ordered by (app_id, updated_at) so an index on those columns serves it.
+_REPEATED_SQL = """
+with ranked as (
+    select app_id, decision, reason, detail, updated_at,
+        row_number() over (partition by app_id order by updated_at desc, sweep_id desc) as n
+    from ledger
+),
+newest as (
+    select app_id, decision, reason, detail from ranked
+    where n = 1 and decision in ('skipped', 'failed')
+),
+breaks as (
+    select r.app_id, min(r.n) as n from ranked r join newest w on w.app_id = r.app_id
+    where r.decision is not w.decision or r.reason is not w.reason
+    group by r.app_id
+)
+select w.app_id, w.decision, w.reason, w.detail, count(*) as times,
+    min(r.updated_at) as since, max(r.updated_at) as last
+from newest w
+join ranked r on r.app_id = w.app_id
+left join breaks b on b.app_id = w.app_id
+where b.n is null or r.n < b.n
+group by w.app_id
+having count(*) >= ?
+order by times desc, last desc, w.app_id
+limit ?
+"""
+
+
+@dataclass(frozen=True)
+class RepeatedSkip:
+    """One app skipped (or failed) for the same reason in each of its latest decisions."""
+
+    app_id: str
+    decision: str
+    reason: str
+    times: int
+    since: str
+    last: str
+    detail: str = ""
+
+
+@dataclass
+class History:
+    """What ``status`` shows: the cursor, the last sweeps, recent decisions, repeated skips."""
+
+    database: str
+    exists: bool = False
+    cursor: datetime | None = None
+    sweeps: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    repeatedly_skipped: list[RepeatedSkip] = field(default_factory=list)
+
+
+def repeatedly_skipped(
+    db: Database, *, min_times: int = MIN_TIMES, limit: int = 20, where: str = "state database"
+) -> list[RepeatedSkip]:
+    """Apps whose latest ``min_times`` or more decisions were skips/failures for one reason."""
+    with state_errors(where):
+        rows = db.execute(_REPEATED_SQL, [min_times, limit]).fetchall()
+    return [
+        RepeatedSkip(app, decision, reason, times, since, last, detail or "")
+        for app, decision, reason, detail, times, since, last in rows
+    ]
+
+
+def read_history(
+    path: Path, *, sweeps: int = 10, decisions: int = 20, min_times: int = MIN_TIMES
+) -> History:
+    """Everything ``status`` shows; a database file that does not exist is not created."""
+    history = History(str(path))
+    db = _open_existing(path)
+    if db is None:
+        return history
+    try:
+        store = Store(db, str(path))
+        history.exists = True
+        history.cursor = store.cursor()
+        history.sweeps = store.recent_sweeps(sweeps)
+        history.decisions = store.recent_decisions(decisions)
+        history.repeatedly_skipped = repeatedly_skipped(db, min_times=min_times, where=str(path))
+    finally:
+        db.close()
+    return history
+
+
+def skip_as_json(skip: RepeatedSkip) -> dict[str, Any]:
+    """The ``repeatedly_skipped`` entry of ``status --json``."""
+    return asdict(skip)
+
+
+def _open_existing(path: Path) -> Database | None:
+    """The migrated database, or None when there is no file yet (a fresh machine)."""
+    if path.exists():
+        return open_database(path)
+    # A path that can never hold a database is an error now, not "no sweep yet".
+    blocked = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        raise StateError(f"state database {path}: {blocked} is a file, not a folder")
+    return None
