@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck pytest demo run soak bench clean
+.PHONY: install test lint typecheck pytest demo run soak bench clean package-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ soak: $(STAMP)
 bench: $(STAMP)
 	mkdir -p benchmarks/results
 	$(BIN)/python -m benchmarks.bench --json benchmarks/results/bench.json
+
+# `pip install .` (and `pipx install .` if pipx is on PATH) into a fresh virtual environment in a
+# temporary directory: --version, --help, the simulator's data, no development dependency.
+package-check:
+	PYTHON=$(PYTHON) .ci/package-check
 
 demo: $(STAMP)
 	$(BIN)/reload-chain demo

@@ -30,8 +30,13 @@ class AccessChange:
     detail: str
 
 
-def resolve_access(client: QlikClient, app_id: str, space_id: str | None) -> AccessChange:
-    """Give this identity a reloading role in the app's space, if that is possible."""
+def resolve_access(
+    client: QlikClient, app_id: str, space_id: str | None, *, app_label: str = ""
+) -> AccessChange:
+    """Give this identity a reloading role in the app's space, if that is possible.
+
+    ``app_label`` names the app in the log line (``<id> (<name>)``); the id alone by default.
+    """
     if space_id is None:
         return AccessChange(False, "in a personal space: only its owner can reload it; not changed")
     space = client.space(space_id)
@@ -60,7 +65,7 @@ def resolve_access(client: QlikClient, app_id: str, space_id: str | None) -> Acc
         space.name,
         space.id,
         role,
-        app_id,
+        app_label or app_id,
     )
     detail = (
         f"access granted: added {me.id} to {space.type} space {space.name} ({space.id}) as {role}"

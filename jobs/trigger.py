@@ -7,7 +7,7 @@ from datetime import datetime
 from loguru import logger
 
 from jobs.access import resolve_access
-from jobs.decide import Decision
+from jobs.decide import Candidate, Decision
 from jobs.report import Outcome, Result
 from qlik.client import QlikClient, StartResult
 from qlik.errors import ApiError, AuthenticationError, RateLimitedError, RetryableError
@@ -42,15 +42,15 @@ def trigger(
         store.record_intent(_intent(decision, sweep_id), now)
     except StateError as error:
         # No POST without an intent row: a crash after it could start the reload twice.
-        logger.error("reload of {} not started, will retry next sweep: {}", candidate.app_id, error)
+        logger.error("reload of {} not started, will retry next sweep: {}", named(decision), error)
         return Outcome(candidate, "failed", "transient", retry=True, detail=str(error))
     try:
         result, access = _start(client, decision, auto_resolve)
     except AuthenticationError as error:
-        logger.error("reload of {} not started, credentials refused: {}", candidate.app_id, error)
+        logger.error("reload of {} not started, credentials refused: {}", named(decision), error)
         return Outcome(candidate, "failed", AUTH, retry=True, detail=str(error))
     except RetryableError as error:
-        logger.error("start of {} unconfirmed, checked next sweep: {}", candidate.app_id, error)
+        logger.error("start of {} unconfirmed, checked next sweep: {}", named(decision), error)
         # A 429 is a definite refusal; anything else may have reached the tenant.
         uncertain = not isinstance(error, RateLimitedError)
         previous = decision.latest.id if decision.latest else None
@@ -64,7 +64,7 @@ def trigger(
             previous_reload_id=previous,
         )
     except ApiError as error:
-        logger.error("reload of {} refused: {}", candidate.app_id, error)
+        logger.error("reload of {} refused: {}", named(decision), error)
         return Outcome(candidate, "failed", "rejected", detail=str(error))
     return _outcome(decision, result, access)
 
@@ -75,15 +75,27 @@ def _start(client: QlikClient, decision: Decision, auto_resolve: bool) -> tuple[
     if result.kind != "forbidden" or not auto_resolve:
         return result, ""
     space_id = decision.app.space_id if decision.app else None
-    change = resolve_access(client, decision.app_id, space_id)
+    change = resolve_access(client, decision.app_id, space_id, app_label=named(decision))
     if not change.granted:
         return result, change.detail
     return client.start_reload(decision.app_id), change.detail
 
 
+def named(decision: Decision) -> str:
+    """The successor as logs show it: ``<id> (<name>)``, or the id alone without a name."""
+    name = decision.app.name if decision.app else ""
+    return f"{decision.app_id} ({name})" if name else decision.app_id
+
+
+def _why(candidate: Candidate) -> str:
+    if not candidate.runs:
+        return "on request"
+    return "after " + ", ".join(candidate.source_apps)
+
+
 def not_started_after_auth_failure(decision: Decision) -> Outcome:
     """A trigger left for the next sweep because the tenant refused the credentials."""
-    logger.error("reload of {} not started: the tenant refused the credentials", decision.app_id)
+    logger.error("reload of {} not started: the tenant refused the credentials", named(decision))
     detail = "not started: an earlier start in this sweep was refused with 401"
     return Outcome(decision.candidate, "failed", AUTH, retry=True, detail=detail)
 
@@ -107,17 +119,13 @@ def _outcome(decision: Decision, result: StartResult, access: str = "") -> Outco
     candidate = decision.candidate
     if result.kind == "started" and result.reload is not None:
         logger.info(
-            "triggered {} ({}) {}: reload {}",
-            candidate.app_id,
-            decision.app.name if decision.app else "?",
-            f"after {', '.join(candidate.source_apps)}" if candidate.runs else "on request",
-            result.reload.id,
+            "triggered {} {}: reload {}", named(decision), _why(candidate), result.reload.id
         )
         reload_id = result.reload.id
         return Outcome(candidate, "triggered", "triggered", reload_id=reload_id, detail=access)
     decision_kind, reason, retry = _REFUSALS[result.kind]
     detail = "; ".join(part for part in (result.detail, access) if part)
-    logger.warning("reload of {} not started ({}): {}", candidate.app_id, reason, detail)
+    logger.warning("reload of {} not started ({}): {}", named(decision), reason, detail)
     return Outcome(candidate, decision_kind, reason, retry=retry, detail=detail)
 
 
@@ -139,12 +147,12 @@ def act_on_decisions(
     refused = False
     for decision in decisions:
         if decision.action == "skip":
-            logger.info("skipped {} ({})", decision.app_id, decision.reason)
+            logger.info("skipped {} ({})", named(decision), decision.reason)
             outcome = Outcome(decision.candidate, "skipped", decision.reason)
         elif refused:
             outcome = not_started_after_auth_failure(decision)
         elif dry_run:
-            logger.info("dry run: would start {}", decision.app_id)
+            logger.info("dry run: would start {} {}", named(decision), _why(decision.candidate))
             outcome = Outcome(decision.candidate, "triggered", "triggered")
         else:
             outcome = trigger(client, store, decision, run_id, now, auto_resolve=auto_resolve)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,6 @@ from scheduler.logs import configure_logging
 from scheduler.settings import SettingsError
 from state.database import StateError
 
-VERSION = "0.1.0"
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR")
 # Flags that override a setting of the same name (SPEC section 6 precedence).
 SETTING_FLAGS = ("interval_minutes", "log_json")
@@ -26,7 +27,7 @@ SETTING_FLAGS = ("interval_minutes", "log_json")
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line of SPEC section 5."""
     parser = argparse.ArgumentParser(prog="reload-chain", description="Chain Qlik Cloud reloads.")
-    parser.add_argument("--version", action="version", version=f"reload-chain {VERSION}")
+    parser.add_argument("--version", action="version", version=f"reload-chain {_version()}")
     _add_global_options(parser, config=None, log_level=None)
     # The same options after the command; SUPPRESS keeps a value given before it.
     common = argparse.ArgumentParser(add_help=False)
@@ -34,6 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_commands(sub, common)
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version; pyproject.toml is its only source."""
+    try:
+        return package_version("reload-chain")
+    except PackageNotFoundError:  # a source tree run without installing it
+        return "0+unknown"
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, config: Any, log_level: Any) -> None:
@@ -123,7 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The demo and the simulator narrate on stdout; routine sweep logs would drown them.
     quiet = args.command in ("demo", "sim")
     args.log_level = args.log_level or ("WARNING" if quiet else "INFO")
-    configure_logging(args.log_level)
+    # Settings errors are logged before the settings exist: the flag alone decides JSON here.
+    configure_logging(args.log_level, json_lines=bool(args.log_json))
     try:
         loaded = load(args.config, _setting_flags(args))
         settings = loaded.settings

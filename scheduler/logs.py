@@ -1,18 +1,51 @@
-"""Logging: loguru is configured here, from ``main()`` only; stdlib logging is routed into it."""
+"""Logging: loguru is configured here, from ``main()`` only; stdlib logging is routed into it.
+
+Where logs go: stderr always; with ``log_file`` set, that file as well.
+
+Rotation and retention of ``log_file``: the file is rotated when the next line would take it
+past 10 MB; the rotated file is renamed beside it with its creation time
+(``reload-chain.2026-11-22_10-15-00_123456.log``) and left uncompressed, so Notepad, ``tail``
+and ``Select-String`` read it as it is. The 10 most recent rotated files are kept and older ones
+deleted, so the logs never take more than about 110 MB however long the program runs or however
+much it logs; a time-based limit would not bound the disk on a bad day. Only files named like
+rotations of ``log_file`` are ever deleted. Several processes (``run``, a Task Scheduler sweep,
+``status``) may append to one file; each reopens the file when another one rotated it.
+
+JSON lines (``--log-json``, ``log_json``): each record is one JSON object on one line, on stderr
+and in the file alike, with ``time`` (UTC, ISO 8601), ``level``, ``message``, ``name``,
+``function``, ``line`` and, for errors logged with a traceback, ``exception`` (the traceback
+text). Nothing else of the record is written: no values bound with ``logger.bind`` or passed as
+keyword arguments, no local variables (``diagnose`` is off, in text mode too), no colour codes.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import json
 import logging
+import os
+import re
 import sys
+import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
+from qlik.times import format_time
+
+if TYPE_CHECKING:
+    from loguru import Record
+
 STDERR_FORMAT = "<green>{time:YYYY-MM-DD HH:mm:ss}</green> <level>{level: <7}</level> {message}"
 FILE_FORMAT = "{time:YYYY-MM-DDTHH:mm:ss.SSSZ} {level: <7} {name}:{function}:{line} {message}"
+ROTATION_BYTES = 10 * 1024 * 1024
+KEEP_ROTATED = 10
 # Third-party loggers and the least level they may pass on at our default level.
 QUIET_LIBRARIES = {"httpx": "WARNING", "httpcore": "WARNING", "apscheduler": "INFO"}
+# The JSON object travels in the record's extra: a format string would be parsed for markup.
+_JSON_KEY = "reload_chain_json"
 
 
 class InterceptHandler(logging.Handler):
@@ -31,34 +64,95 @@ class InterceptHandler(logging.Handler):
         logger.opt(depth=depth, exception=record.exc_info).log(level, record.getMessage())
 
 
+def json_line(record: Record) -> str:
+    """One log record as a JSON object: only the fields listed in the module docstring."""
+    fields: dict[str, Any] = {
+        "time": format_time(record["time"]),
+        "level": record["level"].name,
+        "message": record["message"],
+        "name": record["name"],
+        "function": record["function"],
+        "line": record["line"],
+    }
+    error = record["exception"]
+    if error is not None:
+        # The standard rendering: file, line and source text of each frame, never their locals.
+        fields["exception"] = "".join(
+            traceback.format_exception(error.type, error.value, error.traceback)
+        )
+    return json.dumps(fields, default=str)
+
+
+def _json_format(record: Record) -> str:
+    record["extra"][_JSON_KEY] = json_line(record)
+    return "{extra[" + _JSON_KEY + "]}\n"
+
+
+class RotatedFiles:
+    """Retention: keep the ``keep`` newest rotations of one log file, delete the older ones.
+
+    Loguru offers every file whose name merely starts like the log file's; only names it gives
+    rotations (``<stem>.<date>_<time>_<microseconds>[.<n>]<suffix>``) are considered here.
+    """
+
+    def __init__(self, log_file: Path, keep: int) -> None:
+        stem, suffix = re.escape(log_file.stem), re.escape(log_file.suffix)
+        stamp = r"\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}_\d{6}(\.\d+)?"
+        self._rotation = re.compile(rf"{stem}\.{stamp}{suffix}")
+        self._keep = keep
+
+    def __call__(self, candidates: list[str]) -> None:
+        rotated = [path for path in candidates if self._rotation.fullmatch(Path(path).name)]
+        rotated.sort(key=_modified, reverse=True)
+        for path in rotated[self._keep :]:
+            # Open in another process (Windows) or already gone: the next rotation tries again.
+            # Nothing may be logged here: this runs inside the file sink.
+            with contextlib.suppress(OSError):
+                os.remove(path)
+
+
+def _modified(path: str) -> tuple[float, str]:
+    try:
+        return os.stat(path).st_mtime, path
+    except OSError:
+        return 0.0, path
+
+
 def configure_logging(
-    level: str = "INFO", log_file: Path | None = None, *, json_lines: bool = False
+    level: str = "INFO",
+    log_file: Path | None = None,
+    *,
+    json_lines: bool = False,
+    rotation_bytes: int = ROTATION_BYTES,
+    keep_rotated: int = KEEP_ROTATED,
 ) -> None:
-    """Log to stderr, and to a rotated file when ``log_file`` is set; JSON lines if asked."""
+    """Log to stderr, and to a rotated file when ``log_file`` is set; JSON lines if asked.
+
+    ``rotation_bytes`` and ``keep_rotated`` are the rotation size and how many rotated files
+    are kept (see the module docstring).
+    """
     logger.remove()
     # diagnose=False: loguru would otherwise print local variables, secrets among them.
-    logger.add(
-        sys.stderr,
-        level=level,
-        format=STDERR_FORMAT,
-        colorize=None,
-        serialize=json_lines,
-        backtrace=False,
-        diagnose=False,
-    )
+    common: dict[str, Any] = {"level": level, "backtrace": False, "diagnose": False}
+    if json_lines:
+        logger.add(sys.stderr, format=_json_format, colorize=False, **common)
+    else:
+        logger.add(sys.stderr, format=STDERR_FORMAT, colorize=None, **common)
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         logger.add(
             log_file,
-            level=level,
-            format=FILE_FORMAT,
-            rotation="10 MB",
-            retention=10,
+            format=_json_format if json_lines else FILE_FORMAT,
+            rotation=rotation_bytes,
+            retention=RotatedFiles(log_file, keep_rotated),
             encoding="utf-8",
-            serialize=json_lines,
-            backtrace=False,
-            diagnose=False,
+            watch=True,  # follow a rotation made by another process writing the same file
+            **common,
         )
+    _route_stdlib_logging(level)
+
+
+def _route_stdlib_logging(level: str) -> None:
     logging.basicConfig(handlers=[InterceptHandler()], level=0, force=True)
     for name, least in QUIET_LIBRARIES.items():
         verbose = level in ("DEBUG", "TRACE") and name != "httpcore"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +13,9 @@ import pytest
 from loguru import logger
 from pydantic import SecretStr
 
+from scheduler.cli import main
 from scheduler.logs import QUIET_LIBRARIES, configure_logging
+from tests.fake_tenant import TENANT, FakeTenant
 
 
 @pytest.fixture(autouse=True)
@@ -145,3 +149,129 @@ def test_stdlib_exception_records_name_their_caller() -> None:
     assert lines[0].startswith(
         "tests.test_logs:test_stdlib_exception_records_name_their_caller Job raised"
     )
+
+
+def write_lines(count: int, width: int = 60) -> None:
+    for number in range(count):
+        logger.info("line {:04d} {}", number, "x" * width)
+
+
+def test_the_log_file_is_rotated_at_the_size_limit(tmp_path: Path) -> None:
+    log_file = tmp_path / "reload-chain.log"
+    configure_logging("INFO", log_file=log_file, rotation_bytes=2_000, keep_rotated=100)
+    write_lines(100)
+    logger.remove()
+    files = sorted(tmp_path.iterdir())
+    assert len(files) > 5
+    assert all(path.stat().st_size <= 2_000 for path in files)
+    rotated = [path.name for path in files if path != log_file]
+    assert all(name.startswith("reload-chain.2") and name.endswith(".log") for name in rotated)
+    lines = [line for path in files for line in path.read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == 100  # nothing lost at a rotation
+
+
+def test_a_new_process_counts_what_the_file_already_holds(tmp_path: Path) -> None:
+    # Task Scheduler starts a process per sweep: each appends, and rotation must still happen.
+    log_file = tmp_path / "reload-chain.log"
+    for _ in range(3):
+        configure_logging("INFO", log_file=log_file, rotation_bytes=2_000)
+        write_lines(8)
+        logger.remove()
+    assert len(list(tmp_path.iterdir())) == 2
+    assert log_file.stat().st_size <= 2_000
+
+
+def test_retention_keeps_the_newest_rotations_and_nothing_else_is_touched(
+    tmp_path: Path,
+) -> None:
+    log_file = tmp_path / "reload-chain.log"
+    neighbours = [tmp_path / name for name in ("reload-chain.toml", "reload-chain.notes.log")]
+    for path in neighbours:
+        path.write_text("keep me\n", encoding="utf-8")
+    configure_logging("INFO", log_file=log_file, rotation_bytes=1_000, keep_rotated=3)
+    write_lines(200)
+    logger.remove()
+    rotated = [p for p in tmp_path.iterdir() if p != log_file and p not in neighbours]
+    assert len(rotated) == 3
+    assert all(path.read_text(encoding="utf-8") == "keep me\n" for path in neighbours)
+    # The newest are kept: the first lines are gone, the last ones are not.
+    kept = "".join(p.read_text(encoding="utf-8") for p in [*rotated, log_file])
+    assert "line 0199" in log_file.read_text(encoding="utf-8")
+    assert "line 0190" in kept and "line 0000" not in kept
+
+
+def json_records(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_json_lines_are_one_plain_object_per_record(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    log_file = tmp_path / "rc.log"
+    configure_logging("INFO", log_file=log_file, json_lines=True)
+    logger.bind(token="bound value").info("app {} <b>{{x}}</b>\nsecond line", "A1")
+    logging.getLogger("apscheduler.scheduler").warning("from %s", "the stdlib")
+    logger.remove()
+    err = capfd.readouterr().err
+    assert "\x1b[" not in err
+    for text in (err, log_file.read_text(encoding="utf-8")):
+        first, second = json_records(text)
+        assert set(first) == {"time", "level", "message", "name", "function", "line"}
+        assert first["message"] == "app A1 <b>{x}</b>\nsecond line"
+        assert first["level"] == "INFO" and first["name"] == "tests.test_logs"
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", str(first["time"]))
+        assert (second["level"], second["message"]) == ("WARNING", "from the stdlib")
+        assert "bound value" not in text
+
+
+def test_json_error_carries_the_traceback_without_locals(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    log_file = tmp_path / "rc.log"
+    configure_logging("DEBUG", log_file=log_file, json_lines=True)
+    try:
+        send_with(KEY)
+    except ConnectionError:
+        logger.exception("sweep crashed")
+    logger.remove()
+    err = capfd.readouterr().err
+    for text in (err, log_file.read_text(encoding="utf-8")):
+        (record,) = json_records(text)
+        assert record["level"] == "ERROR" and record["message"] == "sweep crashed"
+        assert "in send_with" in str(record["exception"])
+        assert str(record["exception"]).endswith("ConnectionError: [Errno connection reset] 29\n")
+        assert SECRET not in text
+
+
+def test_log_json_through_the_command_line_writes_json_on_stderr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("QLIK_TENANT_URL", TENANT)
+    monkeypatch.setenv("QLIK_API_KEY", SECRET)
+    monkeypatch.setenv("RELOAD_CHAIN_DB", str(tmp_path / "state.db"))
+    for argv in (["--log-json", "status"], ["status", "--log-json"]):
+        assert main(argv) == 0
+        logger.info("after {}", argv[0])  # the sink main() configured is still in place
+        err = capfd.readouterr().err
+        records = json_records(err)
+        assert records[-1]["message"] == f"after {argv[0]}"
+        assert SECRET not in err
+
+
+def test_log_json_from_the_environment_and_a_refused_key_show_no_secret(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    tenant: FakeTenant,
+) -> None:
+    monkeypatch.setenv("QLIK_TENANT_URL", TENANT)
+    monkeypatch.setenv("QLIK_API_KEY", SECRET)
+    monkeypatch.setenv("RELOAD_CHAIN_LOG_JSON", "true")
+    monkeypatch.setenv("RELOAD_CHAIN_DB", str(tmp_path / "state.db"))
+    tenant.unauthorized = True
+    assert main(["sweep", "--log-level", "TRACE"]) == 2
+    err = capfd.readouterr().err
+    records = json_records(err)
+    assert records[-1]["level"] == "ERROR"
+    assert "401" in str(records[-1]["message"])
+    assert SECRET not in err
