@@ -9,6 +9,7 @@ from qlik.times import format_time
 from simulator import shapes
 from simulator.calls import Answer, BadRequest, Call, refused
 from simulator.routes import reload_page
+from simulator.tenant import ReloadListing
 
 ACTIVE = ("QUEUED", "RELOADING", "CANCELING")
 STATUS_TERM = re.compile(r'status\s+eq\s+"([A-Z_]+)"')
@@ -26,11 +27,14 @@ def list_reloads(call: Call) -> Answer:
     ):
         raise BadRequest("the simulator sorts reloads by creationTime only")
     now = call.tenant.refresh()
-    reloads = call.tenant.reloads_newest_first(app_id)
-    wanted = set(STATUS_TERM.findall(call.query.get("filter", "")))
-    if wanted:
-        reloads = [reload for reload in reloads if reload.status(now) in wanted]
-    return reload_page(call, reloads, now)
+    listing = ReloadListing(
+        app_id,
+        ascending=call.query.get("sort", "-creationTime") in ("creationTime", "+creationTime"),
+        after=call.after_key(),
+        statuses=frozenset(STATUS_TERM.findall(call.query.get("filter", ""))),
+        count=call.limit() + 1,  # one more than a page tells whether there is a next one
+    )
+    return reload_page(call, call.tenant.reload_listing(listing), now)
 
 
 def get_reload(call: Call) -> Answer:

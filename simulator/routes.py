@@ -147,22 +147,11 @@ def user(call: Call) -> Answer:
 
 
 def reload_page(call: Call, reloads: list[SimReload], now: datetime) -> Answer:
-    """One page of a reload listing (newest first, or oldest first for ``+creationTime``)."""
+    """One page of a reload listing from the reloads after its paging key, in its order."""
     limit = call.limit()
-    ascending = call.query.get("sort", "-creationTime") in ("creationTime", "+creationTime")
-    if ascending:
-        reloads = reloads[::-1]
-    key = call.after_key()
-    if key is not None:
-        reloads = [r for r in reloads if _beyond((r.created, r.id), key, ascending)]
     page = reloads[:limit]
     with_log = call.query.get("log") == "true"
     rows = [reload.as_json(now, call.base_url, with_log) for reload in page]
     more = len(reloads) > limit
     cursor = encode_cursor(page[-1].created.isoformat(), page[-1].id) if more else None
     return listing(call, rows, cursor)
-
-
-def _beyond(row: tuple[datetime, str], key: tuple[datetime, str], ascending: bool) -> bool:
-    """Does ``row`` come after the paging ``key`` in the listing's direction?"""
-    return row > key if ascending else row < key

@@ -11,7 +11,8 @@ import itertools
 import secrets
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from simulator.reloads import SimEvent, SimReload
@@ -43,6 +44,7 @@ class SimTenant:
         self.reloads: dict[str, SimReload] = {}
         self.api_starts: list[SimReload] = []
         self._by_creation: list[SimReload] = []
+        self._by_app: dict[str, list[SimReload]] = {}
         self._events: list[SimEvent] = []
         self._event_keys: list[tuple[datetime, str]] = []
         self._tokens: dict[str, tuple[str, datetime]] = {}
@@ -97,11 +99,28 @@ class SimTenant:
             return Counter(reload.app_id for reload in self.api_starts)
 
     def reloads_newest_first(self, app_id: str | None) -> list[SimReload]:
-        """Reloads (of one app, or all) by creation time, newest first."""
+        """Every reload (of one app, or all), newest first: for the demo and tests."""
         with self.lock:
             self.refresh()
-            rows = reversed(self._by_creation)
-            return [r for r in rows if app_id is None or r.app_id == app_id]
+            everything = ReloadListing(app_id, False, None, frozenset(), len(self.reloads))
+            return self.reload_listing(everything)  # the lock is re-entrant
+
+    def reload_listing(self, listing: ReloadListing) -> list[SimReload]:
+        """Up to ``listing.count`` reloads it keeps, in its order, after its paging key.
+
+        Indexed by creation time (per app too), so a page costs its own length, not the
+        tenant's whole reload history: the benchmarks page through 100,000 reloads.
+        """
+        with self.lock:
+            now = self.refresh()
+            whose = listing.app_id
+            rows = self._by_creation if whose is None else self._by_app.get(whose, [])
+            kept = (
+                reload
+                for reload in _ordered(rows, listing.ascending, listing.after)
+                if not listing.statuses or reload.status(now) in listing.statuses
+            )
+            return list(itertools.islice(kept, listing.count))
 
     def events(
         self, start: datetime, end: datetime, after: tuple[datetime, str] | None, limit: int
@@ -163,7 +182,8 @@ class SimTenant:
             succeeds=succeeds,
         )
         self.reloads[reload.id] = reload
-        bisect.insort(self._by_creation, reload, key=lambda r: (r.created, r.id))
+        bisect.insort(self._by_creation, reload, key=_creation_key)
+        bisect.insort(self._by_app.setdefault(app.id, []), reload, key=_creation_key)
         for copy in range(app.duplicate_events):
             visible = reload.ended + timedelta(seconds=app.late_seconds)
             event = SimEvent(f"{reload.id}-{copy + 1}", reload, app.space, app.owner, visible)
@@ -171,3 +191,29 @@ class SimTenant:
             self._event_keys.insert(index, event.sort_key)
             self._events.insert(index, event)
         return reload
+
+
+@dataclass(frozen=True)
+class ReloadListing:
+    """One page request of ``GET /api/v1/reloads``: whose, which way, after what, how many."""
+
+    app_id: str | None
+    ascending: bool
+    after: tuple[datetime, str] | None
+    statuses: frozenset[str]
+    count: int
+
+
+def _creation_key(reload: SimReload) -> tuple[datetime, str]:
+    return (reload.created, reload.id)
+
+
+def _ordered(
+    rows: list[SimReload], ascending: bool, after: tuple[datetime, str] | None
+) -> Iterator[SimReload]:
+    """``rows`` (sorted by creation) after the paging key, oldest or newest first."""
+    if ascending:
+        start = 0 if after is None else bisect.bisect_right(rows, after, key=_creation_key)
+        return itertools.islice(rows, start, None)
+    end = len(rows) if after is None else bisect.bisect_left(rows, after, key=_creation_key)
+    return (rows[index] for index in range(end - 1, -1, -1))
