@@ -81,7 +81,7 @@ def _join_targets_latest(
 ) -> dict[str, Reload | None]:
     """A join compares with its target's last reload however old: ask for it exactly."""
     targets = [c.app_id for c in successors if c.joins and not c.plain and c.app_id in found]
-    return {target: client.latest_reload(target) for target in targets}
+    return client.latest_reload_each(targets) if targets else {}
 
 
 def _join_member_successes(
@@ -113,13 +113,9 @@ def tag_edges(items: dict[str, Item], prefix: str) -> dict[str, list[Edge]]:
 
 
 def _space_types(client: QlikClient, items: dict[str, Item], app_ids: list[str]) -> dict[str, str]:
-    space_ids = {items[app_id].space_id for app_id in app_ids} - {None}
-    types: dict[str, str] = {}
-    for space_id in sorted(filter(None, space_ids)):
-        space = client.space(space_id)
-        if space is not None:
-            types[space_id] = space.type
-    return types
+    space_ids = {items[app_id].space_id for app_id in app_ids}
+    spaces = client.spaces(space_id for space_id in space_ids if space_id)
+    return {space_id: space.type for space_id, space in spaces.items()}
 
 
 def _oldest_time_that_matters(

@@ -10,7 +10,6 @@ secret nor a token is ever logged, shown in ``repr`` or put in an exception mess
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,13 @@ from pydantic import BaseModel, SecretStr
 
 from qlik.errors import AuthenticationError, BadResponseError
 from qlik.times import parse_time
-from qlik.transport import COUNTED_AS, error_detail, parse_json, raise_for_answer
+from qlik.transport import (
+    COUNTED_AS,
+    CallCounter,
+    error_detail,
+    parse_json,
+    raise_for_answer,
+)
 
 TOKEN_PATH = "/oauth/token"
 TOKEN_ENDPOINT = f"POST {TOKEN_PATH}"
@@ -97,12 +102,12 @@ class OAuthClientCredentials(httpx.Auth):
         tenant_url: str,
         credentials: ClientCredentials,
         *,
-        calls: Counter[str] | None = None,
+        calls: CallCounter | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._token_url = tenant_url.rstrip("/") + TOKEN_PATH
         self._credentials = credentials
-        self.calls: Counter[str] = calls if calls is not None else Counter()
+        self.calls = calls if calls is not None else CallCounter()
         self._clock = clock
         self._lock = threading.Lock()
         self._token: _Token | None = None
@@ -125,7 +130,7 @@ class OAuthClientCredentials(httpx.Auth):
         )
         token = yield from self._renewed_token(request, token)
         counted_as = request.extensions.get(COUNTED_AS, f"{request.method} {request.url.path}")
-        self.calls[str(counted_as)] += 1
+        self.calls.tally(str(counted_as))
         _authorize(request, token)
         yield request  # a second 401 is the Sender's AuthenticationError
 
@@ -153,7 +158,7 @@ class OAuthClientCredentials(httpx.Auth):
             return (yield from self._fetch(request))
 
     def _fetch(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, _Token]:
-        self.calls[TOKEN_ENDPOINT] += 1
+        self.calls.tally(TOKEN_ENDPOINT)
         sent_at = self._clock()
         response = yield self._token_request(request)
         self._token = self._read_token(response, sent_at)
@@ -242,7 +247,7 @@ def _refresh_at(expires: datetime | None, now: datetime) -> datetime:
 
 
 def make_auth(
-    tenant_url: str, credentials: Credentials, calls: Counter[str] | None = None
+    tenant_url: str, credentials: Credentials, calls: CallCounter | None = None
 ) -> httpx.Auth:
     """The httpx ``Auth`` for an API key or an OAuth client."""
     if isinstance(credentials, ClientCredentials):

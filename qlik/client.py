@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -12,6 +12,7 @@ from loguru import logger
 
 from qlik.auth import Credentials, make_auth
 from qlik.errors import ApiError, BadResponseError, RateLimitedError
+from qlik.fanout import ArgT, ResultT, fan_out
 from qlik.models import Item, Page, Reload, Space, Tag, User
 from qlik.times import format_time
 from qlik.transport import Sender, parse_json, parse_model
@@ -37,8 +38,11 @@ class StartResult:
 class QlikClient:
     """Typed access to the Qlik Cloud endpoints reload-chain uses, with per-endpoint counts."""
 
-    def __init__(self, http: httpx.Client, sender: Sender | None = None) -> None:
+    def __init__(
+        self, http: httpx.Client, sender: Sender | None = None, *, max_concurrency: int = 1
+    ) -> None:
         self._sender = sender or Sender(http)
+        self._max_concurrency = max_concurrency
         self._tenant_listing_allowed: bool | None = None
         self._me: User | None = None
 
@@ -86,19 +90,34 @@ class QlikClient:
     def items(self, resource_ids: Iterable[str]) -> dict[str, Item]:
         """Apps and scripts by id (``resourceId``), 100 per call; missing ids are absent."""
         wanted = sorted(set(resource_ids))
+        batches = [wanted[at : at + ITEM_BATCH] for at in range(0, len(wanted), ITEM_BATCH)]
         found: dict[str, Item] = {}
-        for start in range(0, len(wanted), ITEM_BATCH):
-            batch = wanted[start : start + ITEM_BATCH]
-            params = {
-                "resourceType": ITEM_TYPES,
-                "resourceIds": ",".join(batch),
-                "limit": PAGE_LIMIT,
-            }
-            for page in self._pages("/api/v1/items", params):
-                for row in page.data:
-                    item = parse_model(row, Item, "GET /api/v1/items")
-                    found[item.resource_id.lower()] = item
+        for batch_items in self._each(self._item_batch, batches):
+            found |= batch_items
         return found
+
+    def _item_batch(self, batch: list[str]) -> dict[str, Item]:
+        params = {"resourceType": ITEM_TYPES, "resourceIds": ",".join(batch), "limit": PAGE_LIMIT}
+        found: dict[str, Item] = {}
+        for page in self._pages("/api/v1/items", params):
+            for row in page.data:
+                item = parse_model(row, Item, "GET /api/v1/items")
+                found[item.resource_id.lower()] = item
+        return found
+
+    def spaces(self, space_ids: Iterable[str]) -> dict[str, Space]:
+        """Spaces by id, asked concurrently; spaces that do not exist (or are hidden) are absent."""
+        wanted = sorted(set(space_ids))
+        found = zip(wanted, self._each(self.space, wanted), strict=True)
+        return {space_id: space for space_id, space in found if space is not None}
+
+    def latest_reload_each(self, app_ids: Iterable[str]) -> dict[str, Reload | None]:
+        """Each app's newest reload however old (None if it never reloaded), asked concurrently."""
+        wanted = sorted(set(app_ids))
+        return dict(zip(wanted, self._each(self.latest_reload, wanted), strict=True))
+
+    def _each(self, call: Callable[[ArgT], ResultT], args: Iterable[ArgT]) -> list[ResultT]:
+        return fan_out(call, args, self._max_concurrency)
 
     def tags_named(self, name: str) -> list[Tag]:
         """The tags (public collections) called ``name``; the API's name search is not exact."""
@@ -133,7 +152,9 @@ class QlikClient:
             else:
                 self._tenant_listing_allowed = True
                 return latest
-        return {app_id: self._latest_for_app(app_id, created_since) for app_id in sorted(wanted)}
+        apps = sorted(wanted)
+        each = self._each(lambda app_id: self._latest_for_app(app_id, created_since), apps)
+        return dict(zip(apps, each, strict=True))
 
     def _latest_from_tenant_listing(
         self, wanted: set[str], created_since: datetime
@@ -282,6 +303,7 @@ def connect(
     transport: httpx.BaseTransport | None = None,
     timeout_s: float = 30.0,
     sender_options: dict[str, Any] | None = None,
+    max_concurrency: int = 1,
 ) -> QlikClient:
     """A client for one tenant with an API key or OAuth client; tests pass a ``transport``.
 
@@ -296,4 +318,4 @@ def connect(
     )
     sender = Sender(http, **(sender_options or {}))
     http.auth = make_auth(tenant_url, credentials, sender.calls)
-    return QlikClient(http, sender)
+    return QlikClient(http, sender, max_concurrency=max_concurrency)

@@ -7,6 +7,7 @@ counted per endpoint and every httpx or JSON failure becomes a ``qlik.errors`` e
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from qlik.errors import (
     RateLimitedError,
     TransientError,
 )
+from qlik.limits import RateLimiter
 from qlik.models import ErrorBody
 from qlik.tiers import TierGate, tier_of
 
@@ -31,6 +33,19 @@ MAX_RETRY_AFTER_S = 60.0
 COUNTED_AS = "reload_chain.counted_as"  # request extension: the endpoint a call is counted under
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class CallCounter(Counter[str]):
+    """Calls per ``METHOD /path``, counted safely from the client's concurrent threads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+
+    def tally(self, endpoint: str) -> None:
+        """Count one call of ``endpoint``."""
+        with self._lock:
+            self[endpoint] += 1
 
 
 class Sender:
@@ -44,13 +59,15 @@ class Sender:
         backoff_s: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
         gate: TierGate | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.http = http
-        self.calls: Counter[str] = Counter()
+        self.calls = CallCounter()
         self._retries = retries
         self._backoff_s = backoff_s
         self._sleep = sleep
         self._gate = gate or TierGate(sleep=sleep)
+        self.limiter = limiter or RateLimiter(sleep=sleep)
 
     def send(self, endpoint: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """Send once or, for reads, until it succeeds or the retries are spent."""
@@ -92,10 +109,14 @@ class Sender:
         tier = tier_of(method, endpoint)
         self._gate.wait(tier)
         counted_as = f"{method} {endpoint}"
-        self.calls[counted_as] += 1
+        self.calls.tally(counted_as)
         # The label lets the auth layer count a resend under the same endpoint.
         extensions = {COUNTED_AS: counted_as}
-        response = self.http.request(method, url, extensions=extensions, **kwargs)
+        self.limiter.acquire(tier)
+        try:
+            response = self.http.request(method, url, extensions=extensions, **kwargs)
+        finally:
+            self.limiter.release(tier)
         if response.status_code >= 400:
             try:
                 raise_for_answer(response, f"{method} {endpoint}")

@@ -46,7 +46,7 @@ def sweep_context(
     """The tenant client and the store on an open database; close both whatever happens."""
     try:
         tenant_url, credentials = settings.require_tenant()
-        client = connect(tenant_url, credentials)
+        client = connect(tenant_url, credentials, max_concurrency=settings.max_concurrency)
         try:
             store = Store(db, str(settings.database))
             yield SweepContext(client, store, settings, chain or ChainFile())
@@ -141,7 +141,7 @@ def cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
     """``reload-chain graph``: the tenant's chains from tags and the chain file."""
-    client = connect(*settings.require_tenant())
+    client = connect(*settings.require_tenant(), max_concurrency=settings.max_concurrency)
     try:
         graph = build_graph(client, _chain(args), settings.tag_prefix)
     finally:

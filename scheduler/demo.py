@@ -61,7 +61,7 @@ def _sweep_until_settled(
     tenant: SimTenant, settings: Settings, every_s: float, timeout_s: float, out: TextIO
 ) -> list[SweepReport]:
     db = open_database(settings.database)
-    client = connect(*settings.require_tenant())
+    client = connect(*settings.require_tenant(), max_concurrency=settings.max_concurrency)
     reports: list[SweepReport] = []
     deadline = time.monotonic() + timeout_s
     try:
