@@ -47,7 +47,8 @@ class _Window:
 
     def take(self, now: float) -> float:
         """Take a slot (0.0), or say how long to wait before asking again."""
-        while self.ended and self.ended[0] <= now - self.period_s:
+        # The same sum as the wait below, so a caller that slept exactly that long gets in.
+        while self.ended and self.ended[0] + self.period_s <= now:
             self.ended.popleft()
         if self.in_flight + len(self.ended) < self.limit:
             self.in_flight += 1

@@ -127,7 +127,7 @@ class Sender:
         return response
 
     def _pause(self, endpoint: str, attempt: int, failure: Exception) -> None:
-        if isinstance(failure, RateLimitedError):
+        if isinstance(failure, RateLimitedError) and failure.told:
             return  # the tier gate waits out Retry-After before the next call of the tier
         delay = self._backoff_s * (2**attempt) * (0.5 + random.random())
         logger.warning("{}; retrying in {:.1f}s", failure, delay)
