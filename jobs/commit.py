@@ -6,6 +6,7 @@ tenant's own timestamps move it forward.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -66,19 +67,19 @@ def build_commit(
 
 def _handled_rows(
     sweep_id: str, reader: EventReader, unsettled: list[FinishedReload]
-) -> list[dict[str, Any]]:
+) -> Iterator[dict[str, Any]]:
     """Every event of the settled runs, and the re-read events of runs settled before."""
     unsettled_keys = {run_key(run) for run in unsettled}
-    handled = list(reader.already_handled)
+    yield from reader.already_handled
     for key, run in reader.runs.items():
         if key not in unsettled_keys:
-            handled += [handled_row(run, sweep_id, event_id) for event_id in reader.event_ids[key]]
-    return handled
+            for event_id in reader.event_ids(key):
+                yield handled_row(run, sweep_id, event_id)
 
 
-def _settled_edges(report: SweepReport) -> list[dict[str, Any]]:
+def _settled_edges(report: SweepReport) -> Iterator[dict[str, Any]]:
     """(source reload, successor) pairs decided for good: never decided again."""
-    return [
+    return (
         {
             "source_reload_id": run.reload_id,
             "target_app_id": outcome.app_id,
@@ -89,7 +90,7 @@ def _settled_edges(report: SweepReport) -> list[dict[str, Any]]:
         for outcome in report.outcomes
         if not outcome.retry
         for run in outcome.candidate.runs
-    ]
+    )
 
 
 def _ledger_row(sweep_id: str, outcome: Outcome) -> LedgerRow:

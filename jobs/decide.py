@@ -99,16 +99,15 @@ def candidates(
     settled: frozenset[tuple[str, str]] = frozenset(),
 ) -> dict[str, Candidate]:
     """Successors named by these runs' matching edges, one per app; settled edges are left out."""
-    named: dict[str, list[FinishedReload]] = {}
+    # Dicts as ordered sets: a run named twice (two edges to one target) counts once.
+    named: dict[str, dict[FinishedReload, None]] = {}
     via: dict[str, list[Edge]] = {}
     for run in runs:
         for edge in edges.get(run.app_id, ()):
             if matches(edge.on, run.outcome) and (run.reload_id, edge.target) not in settled:
-                runs_of_target = named.setdefault(edge.target, [])
-                if run not in runs_of_target:
-                    runs_of_target.append(run)
+                named.setdefault(edge.target, {})[run] = None
                 via.setdefault(edge.target, []).append(edge)
-    return {app_id: _candidate(app_id, found, via[app_id]) for app_id, found in named.items()}
+    return {app_id: _candidate(app_id, list(found), via[app_id]) for app_id, found in named.items()}
 
 
 def _candidate(app_id: str, runs: list[FinishedReload], edges: list[Edge]) -> Candidate:

@@ -45,7 +45,8 @@ class EventReader:
     complete: bool = False
     last_event_time: datetime | None = None
     runs: dict[RunKey, FinishedReload] = field(default_factory=dict)
-    event_ids: dict[RunKey, list[str]] = field(default_factory=dict)
+    # Events after a run's first (Qlik may emit an event twice): usually empty.
+    more_event_ids: dict[RunKey, list[str]] = field(default_factory=dict)
     already_handled: list[dict[str, Any]] = field(default_factory=list)
     invalid: list[dict[str, Any]] = field(default_factory=list)
     progress: ReadProgress = field(default_factory=NoProgress)
@@ -83,8 +84,13 @@ class EventReader:
             if run_key(run) in seen_runs:
                 self.already_handled.append(handled_row(run, self.sweep_id))
                 continue
-            self.event_ids.setdefault(run_key(run), []).append(run.event_id)
-            self.runs.setdefault(run_key(run), run)
+            first = self.runs.setdefault(run_key(run), run)
+            if first is not run:
+                self.more_event_ids.setdefault(run_key(run), []).append(run.event_id)
+
+    def event_ids(self, key: RunKey) -> list[str]:
+        """The ids of every event read this sweep for one new run."""
+        return [self.runs[key].event_id, *self.more_event_ids.get(key, ())]
 
     def _parse(self, raw: Any, now: datetime) -> FinishedReload | None:
         try:

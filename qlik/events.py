@@ -33,7 +33,7 @@ class InvalidEventError(ValueError):
     """The event lacks a field the program needs or has a value it cannot read."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a 90-day catch-up holds 100,000 of them
 class FinishedReload:
     """One finished reload of a source app, as read from one audit event."""
 

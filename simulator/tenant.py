@@ -87,7 +87,7 @@ class SimTenant:
         """A new QUEUED reload, or None when one is already pending (the API answers 429)."""
         with self.lock:
             now = self.refresh()
-            if any(r.app_id == app.id and r.status(now) == "QUEUED" for r in self.reloads.values()):
+            if any(r.status(now) == "QUEUED" for r in self._by_app.get(app.id, [])):
                 return None
             reload = self._add_reload(app, user.id, "external", now, app.outcome == "success")
             self.api_starts.append(reload)

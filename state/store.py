@@ -76,9 +76,10 @@ class SweepCommit:
     """Everything one sweep writes at its end, applied atomically."""
 
     sweep: dict[str, Any]
-    handled_events: list[dict[str, Any]] = field(default_factory=list)
-    invalid_events: list[dict[str, Any]] = field(default_factory=list)
-    settled_edges: list[dict[str, Any]] = field(default_factory=list)
+    # Iterables, consumed once inside the transaction: a catch-up's rows are never all in memory.
+    handled_events: Iterable[dict[str, Any]] = field(default_factory=list)
+    invalid_events: Iterable[dict[str, Any]] = field(default_factory=list)
+    settled_edges: Iterable[dict[str, Any]] = field(default_factory=list)
     ledger: list[LedgerRow] = field(default_factory=list)
     cursor: datetime | None = None
 
@@ -205,9 +206,11 @@ class Store:
             rows = self.db.table("ledger").rows_where(order_by="updated_at desc", limit=limit)
             return [_decoded(row, ("sources", "source_reloads")) for row in rows]
 
-    def _upsert(self, table: str, rows: list[dict[str, Any]], pk: str | tuple[str, ...]) -> None:
-        if rows:
-            self.db.table(table).upsert_all(rows, pk=pk)
+    def _upsert(
+        self, table: str, rows: Iterable[dict[str, Any]], pk: str | tuple[str, ...]
+    ) -> None:
+        # upsert_all writes in batches and does nothing for no rows.
+        self.db.table(table).upsert_all(rows, pk=pk)
 
     def _existing(self, table: str, column: str, values: Iterable[str]) -> set[str]:
         wanted = sorted(set(values))
