@@ -13,6 +13,7 @@ from loguru import logger
 from qlik.auth import Credentials, make_auth
 from qlik.errors import ApiError, BadResponseError, RateLimitedError
 from qlik.fanout import ArgT, ResultT, fan_out
+from qlik.limits import RateLimiter, RateLimits
 from qlik.models import Item, Page, Reload, Space, Tag, User
 from qlik.times import format_time
 from qlik.transport import Sender, parse_json, parse_model
@@ -304,6 +305,7 @@ def connect(
     timeout_s: float = 30.0,
     sender_options: dict[str, Any] | None = None,
     max_concurrency: int = 1,
+    rate_limits: RateLimits | None = None,
 ) -> QlikClient:
     """A client for one tenant with an API key or OAuth client; tests pass a ``transport``.
 
@@ -316,6 +318,7 @@ def connect(
         headers={"User-Agent": "reload-chain", "Accept": "application/json"},
         follow_redirects=False,
     )
-    sender = Sender(http, **(sender_options or {}))
+    options = {"limiter": RateLimiter(rate_limits)} | (sender_options or {})
+    sender = Sender(http, **options)
     http.auth = make_auth(tenant_url, credentials, sender.calls)
     return QlikClient(http, sender, max_concurrency=max_concurrency)

@@ -23,6 +23,7 @@ from jobs.start import invalid_ids, run_start
 from jobs.sweep import SweepContext, run_sweep
 from qlik.client import connect
 from qlik.errors import QlikError
+from qlik.limits import RateLimits
 from qlik.times import parse_time
 from scheduler.clock import utc_now
 from scheduler.demo import run_demo
@@ -41,12 +42,24 @@ from state.store import Store
 
 @contextmanager
 def sweep_context(
-    settings: Settings, db: Database, chain: ChainFile | None = None
+    settings: Settings,
+    db: Database,
+    chain: ChainFile | None = None,
+    *,
+    rate_limits: RateLimits | None = None,
 ) -> Iterator[SweepContext]:
-    """The tenant client and the store on an open database; close both whatever happens."""
+    """The tenant client and the store on an open database; close both whatever happens.
+
+    ``rate_limits`` defaults to Qlik Cloud's; the benchmark passes a time-scaled copy.
+    """
     try:
         tenant_url, credentials = settings.require_tenant()
-        client = connect(tenant_url, credentials, max_concurrency=settings.max_concurrency)
+        client = connect(
+            tenant_url,
+            credentials,
+            max_concurrency=settings.max_concurrency,
+            rate_limits=rate_limits,
+        )
         try:
             store = Store(db, str(settings.database))
             yield SweepContext(client, store, settings, chain or ChainFile())

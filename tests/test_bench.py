@@ -6,7 +6,8 @@ import io
 import json
 from pathlib import Path
 
-from benchmarks.bench import Size, build_workload, floor_parts, main, tier_seconds
+from benchmarks.bench import main, tier_seconds
+from benchmarks.workload import Size, build_workload, floor_parts
 
 
 def test_tiny_bench_numbers_are_consistent(tmp_path: Path) -> None:
@@ -14,12 +15,16 @@ def test_tiny_bench_numbers_are_consistent(tmp_path: Path) -> None:
     printed = io.StringIO()
 
     code = main(
-        ["--sizes", "30/5/3", "--latency-ms", "0", "--workers", "2", "--json", str(out)],
+        [
+            *("--sizes", "30/5/3", "--catch-up", "300/20/5", "--latency-ms", "0"),
+            *("--workers", "2", "--json", str(out)),
+        ],
         out=printed,
     )
 
-    assert code == 0
-    result = json.loads(out.read_text(encoding="utf-8"))["sizes"][0]
+    assert code == 0, printed.getvalue()
+    document = json.loads(out.read_text(encoding="utf-8"))
+    result = document["sizes"][0]
     ours, baseline, floor = result["ours"], result["baseline"], result["floor"]
     assert ours["events_read"] == baseline["events"] == 30
     assert ours["triggered"] == baseline["started"] == 3
@@ -31,6 +36,14 @@ def test_tiny_bench_numbers_are_consistent(tmp_path: Path) -> None:
     assert result["simulator"]["baseline"]["reloads_started"] == 3
     assert ours["tracemalloc_peak_bytes"] > 0
     assert "ours / floor" in printed.getvalue()
+    catch_up = document["catch_up"]
+    assert catch_up["ours"]["events_read"] == 300
+    assert catch_up["ours"]["triggered"] == 5
+    assert catch_up["ours"]["tracemalloc_peak_bytes"] == 0  # tracing off: RSS is the measure
+    assert catch_up["ours"]["ru_maxrss_bytes"] > 0
+    assert catch_up["rate_limited"] == 0
+    assert catch_up["floor"]["total"] <= catch_up["ours"]["total_calls"]
+    assert "catch-up: 300 events over 90 days" in printed.getvalue()
 
 
 def test_floor_and_tier_arithmetic() -> None:

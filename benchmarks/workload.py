@@ -1,0 +1,171 @@
+"""The benchmark's tenant: sources tagged ``next-<successor>``, and their finished reloads.
+
+Also the floor: the least API calls any sweep of a workload can make.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+from dataclasses import dataclass
+
+from benchmarks.harness import API_KEY, RATE_WINDOW_S
+from simulator.scenario import AppSpec, FaultSpec, ReloadSpec, Scenario, SpaceSpec, UserSpec
+
+PAGE = 100
+# Historical source reloads end between these many minutes ago; the sweep looks back further.
+NEWEST_MINUTES, OLDEST_MINUTES = 1.0, 80.0
+LOOKBACK_MINUTES = 90
+UNLIMITED = 10**9
+APPS_PER_SPACE = 100
+# Started successors stay queued for the whole run: the tenant does not change under the
+# measurement, and a second start of the same successor is answered 429 (already pending).
+TARGET_QUEUE_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class Size:
+    """E events from S source apps whose tags name T successors."""
+
+    events: int
+    sources: int
+    successors: int
+
+    @property
+    def label(self) -> str:
+        """``20000/2000/500``."""
+        return f"{self.events}/{self.sources}/{self.successors}"
+
+    @classmethod
+    def parse(cls, text: str) -> Size:
+        """``events/sources/successors``, e.g. ``2000/500/200``."""
+        try:
+            events, sources, successors = (int(part) for part in text.split("/"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"a size is events/sources/successors, not {text!r}"
+            ) from None
+        if min(events, sources, successors) < 1 or sources > events:
+            raise argparse.ArgumentTypeError(f"size {text!r}: need 1 <= sources <= events")
+        return cls(events, sources, successors)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A scenario and what its floor is made of."""
+
+    size: Size
+    fanout: int
+    scenario: Scenario
+    recent_reloads: int
+
+
+# --- the scenario -----------------------------------------------------------------------------
+
+
+def build_workload(
+    size: Size,
+    *,
+    latency_ms: float = 50.0,
+    fanout: int = 1,
+    seed: int = 0,
+    span_minutes: float = OLDEST_MINUTES,
+) -> Workload:
+    """Sources with ``next-`` tags, their finished reloads over the last ``span_minutes``
+    (80 by default), successors.
+
+    Source ``i`` names successors ``i*fanout .. i*fanout+fanout-1`` (mod T), so every successor
+    is named when ``sources * fanout >= successors``. Events are spread evenly over sources.
+    All apps are in shared spaces (100 apps a space), so the baseline looks each space up.
+    """
+    rng = random.Random(seed)
+    per_target = min(fanout, size.successors)
+    targets = [
+        AppSpec(key=f"t{n}", queue_seconds=TARGET_QUEUE_SECONDS) for n in range(size.successors)
+    ]
+    sources = [
+        AppSpec(
+            key=f"s{n}",
+            next=sorted({f"t{(n * per_target + j) % size.successors}" for j in range(per_target)}),
+        )
+        for n in range(size.sources)
+    ]
+    spaces = [
+        SpaceSpec(id=f"space{n:04d}", name=f"Bench {n}", type="shared")
+        for n in range(math.ceil((len(targets) + len(sources)) / APPS_PER_SPACE))
+    ]
+    for n, app in enumerate([*targets, *sources]):
+        app.space = spaces[n // APPS_PER_SPACE].id
+    reloads = [
+        ReloadSpec(
+            app=f"s{n % size.sources}",
+            ended_minutes_ago=rng.uniform(NEWEST_MINUTES, span_minutes),
+        )
+        for n in range(size.events)
+    ]
+    # Qlik's own limits (FaultSpec's defaults) per RATE_WINDOW_S: our sweep must never hit them.
+    faults = FaultSpec(latency_ms=latency_ms, rate_window_seconds=RATE_WINDOW_S)
+    scenario = Scenario(
+        name=f"bench-{size.label}",
+        users=[UserSpec(id="admin", name="Bench Admin", api_key=API_KEY)],
+        spaces=spaces,
+        apps=[*targets, *sources],
+        reloads=reloads,
+        faults=faults,
+    )
+    return Workload(size, per_target, scenario, recent_reloads(scenario))
+
+
+def without_limits(scenario: Scenario) -> Scenario:
+    """The scenario with rate limits too high to reach: the baseline does not pace itself.
+
+    Its calls are counted, not timed: its time under the real limits is worked out on paper.
+    """
+    unlimited = scenario.faults.model_copy(
+        update={
+            "tier1_limit": UNLIMITED,
+            "audits_limit": UNLIMITED,
+            "tier2_limit": UNLIMITED,
+            "reload_start_limit": UNLIMITED,
+        }
+    )
+    return scenario.model_copy(update={"faults": unlimited})
+
+
+def recent_reloads(scenario: Scenario) -> int:
+    """Reloads created since the oldest source reload ended.
+
+    The sweep asks the tenant-wide reload listing (newest first) for each successor's latest
+    reload created since the oldest time that matters: the end of the oldest source reload.
+    Successors with no such reload make it page through every reload created since then, so
+    ``ceil(recent reloads / 100)`` pages is the least that listing can cost.
+    """
+    run_minutes = {
+        app.key: (app.queue_seconds + app.duration_seconds) / 60 for app in scenario.apps
+    }
+    ended = [r.ended_minutes_ago for r in scenario.reloads if r.ended_minutes_ago is not None]
+    if not ended:
+        return 0
+    oldest_end = max(ended)
+    return sum(
+        1
+        for r in scenario.reloads
+        if r.ended_minutes_ago is not None
+        and r.ended_minutes_ago + run_minutes[r.app] <= oldest_end
+    )
+
+
+# --- the floor ---------------------------------------------------------------------------------
+
+
+def floor_parts(workload: Workload, started: int) -> dict[str, int]:
+    """The least calls a sweep of this workload can make, by what they are for."""
+    size = workload.size
+    return {
+        "audits pages": math.ceil(size.events / PAGE),
+        "items of sources": math.ceil(size.sources / PAGE),
+        "items of successors": math.ceil(size.successors / PAGE),
+        "reload listing pages": math.ceil(workload.recent_reloads / PAGE),
+        "reloads started": started,
+    }
