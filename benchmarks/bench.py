@@ -209,6 +209,7 @@ def render(result: SizeResult) -> str:
     rows = [
         ("total API calls", f"{result.ours_total:,}", f"{result.baseline_total:,}"),
         ("reloads started", f"{ours.triggered:,}", f"{base.started:,}"),
+        ("429s provoked", str(result.simulator["ours"].get("rate_limited", "-")), "-"),
         ("wall time", _duration(ours.wall_s), _duration(base.wall_s)),
         ("peak memory (tracemalloc)", _mb(ours.tracemalloc_peak_bytes), "-"),
         ("max RSS of the process", _mb(ours.ru_maxrss_bytes), "-"),

@@ -7,6 +7,7 @@ app id in ``extensions.topLevelResourceId``, status ``ok``/``error``) and
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -72,7 +73,7 @@ def parse_finished_reload(raw: Any) -> FinishedReload:
     return FinishedReload(
         event_id=event_id,
         event_time=event_time,
-        app_id=app_id.lower(),
+        app_id=sys.intern(app_id.lower()),  # one string per app, not per event
         reload_id=_text("data.reloadId", data.get("reloadId") or data.get("id")),
         outcome=outcome,
         ended_at=_time("data.endTime", end_value) if end_value else event_time,

@@ -75,6 +75,17 @@ def test_get_429_sleeps_retry_after_then_retries(
     assert sleeps == [pytest.approx(7.0, abs=0.05)]
 
 
+def test_get_429_without_retry_after_backs_off_like_a_5xx(
+    router: respx.MockRouter, client: QlikClient, sleeps: list[float]
+) -> None:
+    route = router.get(SPACE_PATH).mock(side_effect=[httpx.Response(429), ok_space()])
+    assert client.space("s1") is not None
+    assert route.call_count == 2
+    # Not an immediate retry: the usual backoff, 0.5 s jittered by 0.5..1.5.
+    assert len(sleeps) == 1
+    assert 0.25 <= sleeps[0] < 0.75
+
+
 def test_retry_after_of_sixty_seconds_is_waited(
     router: respx.MockRouter, client: QlikClient, sleeps: list[float]
 ) -> None:
