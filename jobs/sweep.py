@@ -25,9 +25,10 @@ from jobs.reconcile import reconcile_intents
 from jobs.report import Outcome, SweepReport
 from jobs.trigger import AUTH, act_on_decisions
 from qlik.client import QlikClient
-from qlik.errors import AuthenticationError, RetryableError
+from qlik.errors import AuthenticationError, QlikError, RetryableError
 from qlik.events import FinishedReload
 from qlik.times import format_time
+from state.database import StateError
 from state.store import Store
 
 
@@ -92,12 +93,33 @@ def run_sweep(
     Whatever happens to one successor's start, what the sweep already did is committed.
     """
     started = time.monotonic()
+    sweep_id = new_sweep_id(now)
+    try:
+        return _sweep(ctx, sweep_id, now, started, since=since, dry_run=dry_run)
+    except (QlikError, StateError) as error:
+        logger.error(
+            "sweep {} aborted after {:.1f}s, nothing committed: {}",
+            sweep_id,
+            time.monotonic() - started,
+            error,
+        )
+        raise
+
+
+def _sweep(
+    ctx: SweepContext,
+    sweep_id: str,
+    now: datetime,
+    started: float,
+    *,
+    since: datetime | None,
+    dry_run: bool,
+) -> SweepReport:
     calls_before = Counter(ctx.client.calls)
     if not dry_run:
         # Interrupted starts are settled first, so nothing below can start them again.
         reconcile_intents(ctx.client, ctx.store, now)
     cursor = ctx.store.cursor()
-    sweep_id = new_sweep_id(now)
     window = sweep_window(cursor, ctx.settings, now, since)
     reader = _read_events(ctx, sweep_id, window, now)
     runs = list(reader.runs.values())
@@ -188,13 +210,18 @@ def _decide_and_act(
 
 
 def _log_summary(report: SweepReport) -> None:
+    """The one line each sweep ends with."""
+    counts = ", ".join(f"{reason} {n}" for reason, n in report.reason_counts().items())
     logger.info(
-        "sweep {} done: {} events read, {} new, {} invalid; decisions {}; {} API calls; exit {}",
+        "sweep {}{} done in {:.1f}s: {} events read, {} new, {} invalid; decisions: {}; "
+        "{} API calls; exit {}",
         report.sweep_id,
+        " (dry run)" if report.dry_run else "",
+        report.duration_s,
         report.events_read,
         report.events_new,
         report.events_invalid,
-        report.reason_counts() or "none",
+        counts or "none",
         sum(report.api_calls.values()),
         report.exit_code,
     )

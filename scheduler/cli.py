@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
@@ -129,6 +131,10 @@ def _add_sweep(sub: Any, common: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script and ``python -m scheduler``; returns the exit code."""
     args = build_parser().parse_args(argv)
+    # A redirected stdout on Windows uses the ANSI code page: an app name it lacks must not
+    # end the command.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="replace")
     # The demo and the simulator narrate on stdout; routine sweep logs would drown them.
     quiet = args.command in ("demo", "sim")
     args.log_level = args.log_level or ("WARNING" if quiet else "INFO")
@@ -145,6 +151,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingsError, LockHeldError, StateError, QlikError) as error:
         logger.error("{}", error)
         return int(error.exit_code)
+    except BrokenPipeError:
+        # The reader went away (`reload-chain status | head`): not an error of ours.
+        _silence_stdout()
+        return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at devnull so the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _setting_flags(args: argparse.Namespace) -> dict[str, Any]:

@@ -134,10 +134,11 @@ def configure_logging(
     logger.remove()
     # diagnose=False: loguru would otherwise print local variables, secrets among them.
     common: dict[str, Any] = {"level": level, "backtrace": False, "diagnose": False}
+    stderr = _stderr_sink()
     if json_lines:
-        logger.add(sys.stderr, format=_json_format, colorize=False, **common)
+        logger.add(stderr, format=_json_format, colorize=False, **common)
     else:
-        logger.add(sys.stderr, format=STDERR_FORMAT, colorize=None, **common)
+        logger.add(stderr, format=STDERR_FORMAT, colorize=None, **common)
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         logger.add(
@@ -150,6 +151,31 @@ def configure_logging(
             **common,
         )
     _route_stdlib_logging(level)
+
+
+class CurrentStderr:
+    """Whatever ``sys.stderr`` is when a line is written, not what it was at setup.
+
+    The sweep's progress bar swaps ``sys.stderr`` for a proxy that prints lines above the bar;
+    a sink holding the original stream would write into the bar's line instead.
+    """
+
+    def write(self, text: str) -> None:
+        """Write to the current stderr."""
+        sys.stderr.write(text)
+
+    def flush(self) -> None:
+        """Flush the current stderr."""
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        """Whether the current stderr is a terminal (for colours)."""
+        return sys.stderr.isatty()
+
+
+def _stderr_sink() -> Any:
+    # On Windows loguru translates colours for the console only when given sys.stderr itself.
+    return sys.stderr if sys.platform == "win32" else CurrentStderr()
 
 
 def _route_stdlib_logging(level: str) -> None:

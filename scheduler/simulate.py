@@ -21,7 +21,10 @@ def serve(port: int, scenario_path: Path | None, out: TextIO) -> int:
     def stop(_signum: int, _frame: FrameType | None) -> None:
         stopped.set()
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # SIGBREAK: Ctrl+Break on Windows, where SIGTERM is never sent.
+    names = ("SIGINT", "SIGTERM", "SIGBREAK")
+    signals = [getattr(signal, name) for name in names if hasattr(signal, name)]
+    previous = {sig: signal.signal(sig, stop) for sig in signals}
     try:
         with SimulatorServer(scenario, port=port) as sim:
             out.write(
@@ -30,7 +33,9 @@ def serve(port: int, scenario_path: Path | None, out: TextIO) -> int:
                 "Ctrl+C stops it.\n"
             )
             out.flush()
-            stopped.wait()
+            # Waiting in slices: on Windows before Python 3.14 Ctrl+C cannot end a plain wait.
+            while not stopped.wait(1.0):
+                pass
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

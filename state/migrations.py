@@ -87,7 +87,15 @@ def _intent_evidence(db: Database) -> None:
     db.table("ledger").create_index(["state"])
 
 
+def _status_indexes(db: Database) -> None:
+    # `reload-chain status` reads the newest rows, and each app's newest, of tables that grow.
+    db.table("ledger").create_index(["app_id", "updated_at"])
+    db.table("ledger").create_index(["updated_at"])
+    db.table("sweeps").create_index(["started_at"])
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial_schema", _initial_schema),
     Migration("0002_intent_evidence", _intent_evidence),
+    Migration("0003_status_indexes", _status_indexes),
 )
