@@ -50,7 +50,14 @@ from loguru import logger
 from benchmarks.baseline import BaselineResult, run_baseline
 from benchmarks.catchup import DEFAULT_SIZE as DEFAULT_CATCH_UP
 from benchmarks.catchup import CatchUpResult, render_catch_up, run_catch_up
-from benchmarks.harness import API_KEY, RATE_WINDOW_S, Simulator, SweepResult, run_ours
+from benchmarks.harness import (
+    API_KEY,
+    RATE_WINDOW_S,
+    Simulator,
+    SweepResult,
+    phase_line,
+    run_ours,
+)
 from benchmarks.workload import (
     LOOKBACK_MINUTES,
     Size,
@@ -220,6 +227,7 @@ def render(result: SizeResult) -> str:
         ),
     ]
     lines += [f"{name:<{width}}{a:>12}{b:>12}" for name, a, b in rows]
+    lines.append(f"our time by part: {phase_line(ours.phases_s)}")
     parts = " + ".join(str(n) for n in result.floor.values())
     lines += [
         f"floor: {parts} = {result.floor_total:,} (recent reloads {result.recent_reloads:,})",

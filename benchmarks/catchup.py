@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from benchmarks.harness import Simulator, SweepResult, run_ours
+from benchmarks.harness import Simulator, SweepResult, phase_line, run_ours
 from benchmarks.workload import Size, build_workload, floor_parts
 
 DAYS = 90
@@ -91,6 +91,7 @@ def render_catch_up(result: CatchUpResult) -> str:
             f"API calls {result.total_calls:,} ({calls})",
             f"floor {result.floor_total:,}; ours / floor = "
             f"{result.total_calls / result.floor_total:.2f}x; 429s provoked {result.rate_limited}",
+            f"time by part: {phase_line(ours.phases_s)}",
             f"wall time {ours.wall_s:.1f} s; peak memory of the sweep process (max RSS) "
             + ("-" if rss is None else f"{rss / 1_000_000:.1f} MB")
             + f", {verdict} the {MEMORY_LIMIT_BYTES / 1_000_000:.0f} MB limit",

@@ -101,6 +101,12 @@ class SweepResult:
     wall_s: float
     tracemalloc_peak_bytes: int
     ru_maxrss_bytes: int | None
+    phases_s: dict[str, float]
+
+
+def phase_line(phases: dict[str, float]) -> str:
+    """``read 12.1 s, facts 3.0 s, ...``: where a sweep's time went."""
+    return ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items())
 
 
 def _max_rss_bytes() -> int | None:
@@ -160,6 +166,7 @@ def _sweep_child(
         wall_s=wall_s,
         tracemalloc_peak_bytes=peak,
         ru_maxrss_bytes=_max_rss_bytes(),
+        phases_s=dict(report.phases_s),
     )
     conn.send(asdict(result))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -59,6 +60,8 @@ class SweepReport:
     api_calls: dict[str, int] = field(default_factory=dict)
     duration_s: float = 0.0
     exit_code: int = 0
+    # Seconds spent in each part of the sweep (reconcile, read, facts, trigger, commit).
+    phases_s: dict[str, float] = field(default_factory=dict)
 
     def reason_counts(self) -> dict[str, int]:
         """How many successors got each reason."""
@@ -100,3 +103,17 @@ class SweepReport:
             "duration_s": duration_s,
             "exit_code": self.exit_code,
         }
+
+
+class PhaseTimer:
+    """Seconds between successive laps, by the name of the part that just ended."""
+
+    def __init__(self, started: float) -> None:
+        self._last = started
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        """The part called ``name`` ended now."""
+        now = time.monotonic()
+        self.laps[name] = round(now - self._last, 3)
+        self._last = now

@@ -22,7 +22,7 @@ from jobs.facts import FactSettings, gather_facts
 from jobs.progress import NoProgress, ReadProgress
 from jobs.reading import EventReader
 from jobs.reconcile import reconcile_intents
-from jobs.report import Outcome, SweepReport
+from jobs.report import Outcome, PhaseTimer, SweepReport
 from jobs.trigger import AUTH, act_on_decisions
 from qlik.client import QlikClient
 from qlik.errors import AuthenticationError, QlikError, RetryableError
@@ -116,14 +116,17 @@ def _sweep(
     dry_run: bool,
 ) -> SweepReport:
     calls_before = Counter(ctx.client.calls)
+    phases = PhaseTimer(started)
     if not dry_run:
         # Interrupted starts are settled first, so nothing below can start them again.
         reconcile_intents(ctx.client, ctx.store, now)
+    phases.lap("reconcile")
     cursor = ctx.store.cursor()
     window = sweep_window(cursor, ctx.settings, now, since)
     reader = _read_events(ctx, sweep_id, window, now)
+    phases.lap("read")
     runs = list(reader.runs.values())
-    outcomes, facts_failed = _decide_and_act(ctx, runs, sweep_id, now, dry_run=dry_run)
+    outcomes, facts_failed = _decide_and_act(ctx, runs, sweep_id, now, phases, dry_run=dry_run)
     unsettled = unsettled_runs(runs, outcomes, facts_failed)
     calls = dict(Counter(ctx.client.calls) - calls_before)
     report = _report(
@@ -134,6 +137,8 @@ def _sweep(
         overlap = ctx.settings.overlap_minutes
         moved_to = next_cursor(window.start, overlap, reader.last_event_time, unsettled, cursor)
         ctx.store.commit_sweep(build_commit(report, reader, unsettled, moved_to, now), now)
+    phases.lap("commit")
+    report.phases_s = phases.laps
     _log_summary(report)
     return report
 
@@ -186,7 +191,13 @@ def _exit_code(
 
 
 def _decide_and_act(
-    ctx: SweepContext, runs: list[FinishedReload], sweep_id: str, now: datetime, *, dry_run: bool
+    ctx: SweepContext,
+    runs: list[FinishedReload],
+    sweep_id: str,
+    now: datetime,
+    phases: PhaseTimer,
+    *,
+    dry_run: bool,
 ) -> tuple[list[Outcome], bool]:
     """Outcomes of every successor, and whether fact gathering failed (all left for later)."""
     if not runs:
@@ -197,6 +208,7 @@ def _decide_and_act(
         logger.error("cannot gather tenant facts, all events left for next sweep: {}", error)
         return [], True
     decisions = decide(runs, facts, ctx.settings, now)
+    phases.lap("facts")
     outcomes = act_on_decisions(
         ctx.client,
         ctx.store,
@@ -206,6 +218,7 @@ def _decide_and_act(
         dry_run=dry_run,
         auto_resolve=ctx.settings.auto_resolve_access,
     )
+    phases.lap("trigger")
     return outcomes, False
 
 
