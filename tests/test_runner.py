@@ -126,7 +126,7 @@ def test_signal_stops_after_running_sweep_finishes(tmp_path: Path, signum: int) 
         assert process.stdout is not None
         assert process.stdout.readline() == "job started\n"
         process.send_signal(signum)
-        out, err = process.communicate(timeout=5)
+        out, err = process.communicate(timeout=20)  # generous: a loaded machine
     finally:
         if process.poll() is None:
             process.kill()
@@ -154,7 +154,7 @@ def test_second_signal_while_stopping_still_exits_cleanly(tmp_path: Path) -> Non
         process.send_signal(signal.SIGINT)
         time.sleep(0.3)
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=5)
+        out, err = process.communicate(timeout=20)  # generous: a loaded machine
     finally:
         if process.poll() is None:
             process.kill()
