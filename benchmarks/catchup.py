@@ -95,5 +95,18 @@ def render_catch_up(result: CatchUpResult) -> str:
             f"wall time {ours.wall_s:.1f} s; peak memory of the sweep process (max RSS) "
             + ("-" if rss is None else f"{rss / 1_000_000:.1f} MB")
             + f", {verdict} the {MEMORY_LIMIT_BYTES / 1_000_000:.0f} MB limit",
+            _growth_line(ours),
         ]
+    )
+
+
+def _growth_line(ours: SweepResult) -> str:
+    """Resident memory before the sweep, and what the peak added per new reload."""
+    before, peak = ours.rss_before_bytes, ours.ru_maxrss_bytes
+    if before is None or peak is None or not ours.events_new:
+        return "memory before the sweep: -"
+    per_reload = (peak - before) / ours.events_new
+    return (
+        f"memory before the sweep {before / 1_000_000:.1f} MB (interpreter, imports, client, "
+        f"database); the peak added {per_reload:.0f} bytes per new reload"
     )

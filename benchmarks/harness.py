@@ -102,11 +102,23 @@ class SweepResult:
     tracemalloc_peak_bytes: int
     ru_maxrss_bytes: int | None
     phases_s: dict[str, float]
+    rss_before_bytes: int | None  # resident memory just before run_sweep (imports, client, db)
 
 
 def phase_line(phases: dict[str, float]) -> str:
     """``read 12.1 s, facts 3.0 s, ...``: where a sweep's time went."""
     return ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items())
+
+
+def _proc_status_bytes(field: str) -> int | None:
+    """A ``/proc/self/status`` memory field (``VmHWM``, ``VmRSS``) in bytes; None off Linux."""
+    status = Path("/proc/self/status")
+    if not status.exists():
+        return None
+    for line in status.read_text(encoding="ascii", errors="replace").splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024
+    return None
 
 
 def _max_rss_bytes() -> int | None:
@@ -116,11 +128,9 @@ def _max_rss_bytes() -> int | None:
     memory at the fork that spawned this process (it survives the exec), and the parent
     holds the whole benchmark scenario.
     """
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text(encoding="ascii", errors="replace").splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
+    peak_here = _proc_status_bytes("VmHWM")
+    if peak_here is not None:
+        return peak_here
     if sys.platform == "win32":
         return None
     import resource
@@ -148,6 +158,7 @@ def _sweep_child(
     )
     limits = RateLimits(period_s=RATE_WINDOW_S)
     with sweep_context(settings, open_database(settings.database), rate_limits=limits) as ctx:
+        rss_before = _proc_status_bytes("VmRSS")
         if trace:
             tracemalloc.start()
         began = time.monotonic()
@@ -167,6 +178,7 @@ def _sweep_child(
         tracemalloc_peak_bytes=peak,
         ru_maxrss_bytes=_max_rss_bytes(),
         phases_s=dict(report.phases_s),
+        rss_before_bytes=rss_before,
     )
     conn.send(asdict(result))
 

@@ -40,10 +40,12 @@ def test_tiny_bench_numbers_are_consistent(tmp_path: Path) -> None:
     assert catch_up["ours"]["events_read"] == 300
     assert catch_up["ours"]["triggered"] == 5
     assert catch_up["ours"]["tracemalloc_peak_bytes"] == 0  # tracing off: RSS is the measure
-    assert catch_up["ours"]["ru_maxrss_bytes"] > 0
+    assert catch_up["ours"]["ru_maxrss_bytes"] >= catch_up["ours"]["rss_before_bytes"] > 0
+    assert set(catch_up["ours"]["phases_s"]) == {"reconcile", "read", "facts", "trigger", "commit"}
     assert catch_up["rate_limited"] == 0
     assert catch_up["floor"]["total"] <= catch_up["ours"]["total_calls"]
     assert "catch-up: 300 events over 90 days" in printed.getvalue()
+    assert "bytes per new reload" in printed.getvalue()
 
 
 def test_floor_and_tier_arithmetic() -> None:
