@@ -139,7 +139,7 @@ def _sweep(
         ctx.store.commit_sweep(build_commit(report, reader, unsettled, moved_to, now), now)
     phases.lap("commit")
     report.phases_s = phases.laps
-    _log_summary(report)
+    _log_summary(report, time.monotonic() - started)
     return report
 
 
@@ -206,6 +206,7 @@ def _decide_and_act(
         facts = gather_facts(ctx.client, ctx.store, runs, ctx.settings, now, chain=ctx.chain)
     except RetryableError as error:
         logger.error("cannot gather tenant facts, all events left for next sweep: {}", error)
+        phases.lap("facts")
         return [], True
     decisions = decide(runs, facts, ctx.settings, now)
     phases.lap("facts")
@@ -222,15 +223,15 @@ def _decide_and_act(
     return outcomes, False
 
 
-def _log_summary(report: SweepReport) -> None:
-    """The one line each sweep ends with."""
+def _log_summary(report: SweepReport, elapsed_s: float) -> None:
+    """The one line each sweep ends with; ``elapsed_s`` includes the commit."""
     counts = ", ".join(f"{reason} {n}" for reason, n in report.reason_counts().items())
     logger.info(
         "sweep {}{} done in {:.1f}s: {} events read, {} new, {} invalid; decisions: {}; "
         "{} API calls; exit {}",
         report.sweep_id,
         " (dry run)" if report.dry_run else "",
-        report.duration_s,
+        elapsed_s,
         report.events_read,
         report.events_new,
         report.events_invalid,

@@ -147,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             configure_logging(args.log_level, settings.log_file, json_lines=settings.log_json)
         args.chain = loaded.chain  # the commands that sweep take their chains from here
         code: int = args.handler(args, settings)
+        # Buffered output is otherwise written at exit, outside this try: a closed pipe shows here.
+        sys.stdout.flush()
         return code
     except (SettingsError, LockHeldError, StateError, QlikError) as error:
         logger.error("{}", error)

@@ -9,8 +9,11 @@ import pytest
 import respx
 from pydantic import SecretStr
 
+from jobs.sweep import SweepContext
 from qlik.client import QlikClient, connect
-from scheduler.settings import CONFIG_ENV, ENVIRONMENT
+from scheduler.settings import CONFIG_ENV, ENVIRONMENT, Settings
+from state.database import open_database
+from state.store import Store
 from tests.fake_tenant import TENANT, FakeTenant
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -54,3 +57,14 @@ def client(router: respx.MockRouter, sleeps: list[float]) -> Iterator[QlikClient
     qlik = connect(TENANT, SecretStr("key"), sender_options={"sleep": sleeps.append})
     yield qlik
     qlik.close()
+
+
+@pytest.fixture
+def ctx(tenant: FakeTenant) -> Iterator[SweepContext]:
+    """A sweep's context on the fake tenant and an in-memory database, with no real sleeping."""
+    settings = Settings(tenant_url=TENANT, api_key="key", database=":memory:")
+    db = open_database(":memory:")
+    client = connect(TENANT, SecretStr("key"), sender_options={"sleep": lambda _s: None})
+    yield SweepContext(client, Store(db), settings)
+    client.close()
+    db.close()

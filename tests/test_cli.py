@@ -192,7 +192,8 @@ def test_run_sweeps_at_start_and_stops_cleanly_on_sigterm(tmp_path: Path) -> Non
     assert process.stderr is not None
     while time.monotonic() < deadline:
         lines.append(process.stderr.readline())
-        if "sweep " in lines[-1] and " done:" in lines[-1]:
+        # The summary line: "sweep <id> done in <secs>s: ...; exit <code>".
+        if "sweep " in lines[-1] and " done in " in lines[-1]:
             break
     process.send_signal(signal.SIGTERM)
     rest = process.communicate(timeout=20)[1]
@@ -307,3 +308,122 @@ def test_status_json_shows_decoded_lists_and_counts(
     (decision,) = status["decisions"]
     assert decision["sources"] == [chain[0]]
     assert decision["source_reloads"][0].startswith("rld-")
+
+
+def broken_pipe(args: object, settings: object) -> int:
+    raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_closed_pipe_ends_the_command_with_exit_0(
+    database: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # main() builds its parser on each call, binding commands.cmd_status then.
+    from scheduler import commands
+
+    monkeypatch.setattr(commands, "cmd_status", broken_pipe)
+    assert main(["status"]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pipe semantics")
+def test_after_a_closed_pipe_stdout_writes_go_nowhere(
+    database: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interpreter's final flush must not fail again on the same pipe."""
+    import os
+
+    from scheduler import commands
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    stdout = open(write_end, "w", encoding="utf-8")  # noqa: SIM115 (closed below)
+    monkeypatch.setattr(sys, "stdout", stdout)
+
+    def print_a_lot(args: object, settings: object) -> int:
+        print("x" * 100_000, flush=True)  # the real BrokenPipeError, from the write
+        return 0
+
+    monkeypatch.setattr(commands, "cmd_status", print_a_lot)
+    try:
+        assert main(["status"]) == 0
+        assert os.path.samestat(os.fstat(write_end), os.stat(os.devnull))
+        print("more", file=stdout, flush=True)  # no BrokenPipeError any more
+    finally:
+        stdout.close()
+
+
+def pipe_closed_before_output(tmp_path: Path, buffered: bool) -> subprocess.CompletedProcess[str]:
+    """``reload-chain status --json`` writing into a pipe whose reader has already exited."""
+    import os
+
+    env = os.environ | {
+        "QLIK_TENANT_URL": TENANT,
+        "QLIK_API_KEY": "secret-key-123",
+        "RELOAD_CHAIN_DB": str(tmp_path / "state.db"),
+    }
+    env.pop("PYTHONUNBUFFERED", None)
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "scheduler", "status", "--json"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            check=False,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pipe semantics")
+def test_status_into_a_closed_pipe_exits_0_without_traceback(tmp_path: Path) -> None:
+    # Unbuffered: the write fails inside the command, where main() catches it.
+    result = pipe_closed_before_output(tmp_path, buffered=False)
+    assert "Traceback" not in result.stderr
+    assert "BrokenPipeError" not in result.stderr
+    assert result.returncode == 0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pipe semantics")
+def test_buffered_status_into_a_closed_pipe_exits_0_without_traceback(tmp_path: Path) -> None:
+    result = pipe_closed_before_output(tmp_path, buffered=True)
+    assert "BrokenPipeError" not in result.stderr
+    assert result.returncode == 0
+
+
+def test_output_the_stdout_encoding_lacks_is_replaced_not_fatal(
+    database: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from scheduler import commands
+
+    raw = io.BytesIO()
+    stdout = io.TextIOWrapper(raw, encoding="ascii")
+    monkeypatch.setattr(sys, "stdout", stdout)
+
+    def print_app_name(args: object, settings: object) -> int:
+        print("Ventes é → ✓")
+        return 0
+
+    monkeypatch.setattr(commands, "cmd_status", print_app_name)
+    assert main(["status"]) == 0
+    print("après")  # still the same stream, still forgiving
+    stdout.flush()
+    assert raw.getvalue() == b"Ventes ? ? ?\napr?s\n"
+
+
+def test_an_ascii_stream_without_main_would_fail() -> None:
+    """The check above is meaningful: such a stream is strict until main() reconfigures it."""
+    import io
+
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    with pytest.raises(UnicodeEncodeError):
+        print("é", file=stdout)

@@ -194,3 +194,62 @@ def test_garbage_file_raises_state_error_naming_the_path(tmp_path: Path) -> None
     assert str(path) in str(raised.value)
     assert not isinstance(raised.value, SchemaTooNewError)
     assert raised.value.exit_code == 1
+
+
+STATUS_INDEXES = {
+    ("ledger", ("app_id", "updated_at")),
+    ("ledger", ("updated_at",)),
+    ("sweeps", ("started_at",)),
+}
+
+
+def indexed_columns(db: Database) -> set[tuple[str, tuple[str, ...]]]:
+    return {
+        (table, tuple(index.columns))
+        for table in ("ledger", "sweeps")
+        for index in db.table(table).indexes
+    }
+
+
+def test_status_indexes_exist(tmp_path: Path) -> None:
+    db = open_database(tmp_path / "state.db")
+    assert indexed_columns(db) >= STATUS_INDEXES
+    assert "0003_status_indexes" in migration_names(db)
+    db.close()
+
+
+def test_status_reads_newest_rows_through_the_indexes(tmp_path: Path) -> None:
+    db = open_database(tmp_path / "state.db")
+    for sql, index in [
+        ("select * from sweeps order by started_at desc limit 5", "started_at"),
+        ("select * from ledger order by updated_at desc limit 5", "updated_at"),
+    ]:
+        plan = " ".join(str(row[-1]) for row in db.execute(f"explain query plan {sql}"))
+        assert "USING INDEX" in plan and index in plan, plan
+        assert "TEMP B-TREE" not in plan, plan
+    db.close()
+
+
+def test_a_database_from_before_0003_gets_the_indexes_on_the_next_open(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    old = Database(sqlite3.connect(path))
+    assert migrate(old, MIGRATIONS[:2], str(path)) == ALL_MIGRATIONS[:2]
+    old.table("sweeps").insert({"sweep_id": "s1", "started_at": "2026-11-22T10:00:00.000Z"})
+    assert not STATUS_INDEXES & indexed_columns(old)
+    old.close()
+
+    db = open_database(path)
+
+    assert migration_names(db) == ALL_MIGRATIONS
+    assert indexed_columns(db) >= STATUS_INDEXES
+    assert [row["sweep_id"] for row in db.table("sweeps").rows] == ["s1"]
+    db.close()
+
+
+def test_migrate_applies_only_0003_to_a_0002_database(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    db = Database(sqlite3.connect(path))
+    migrate(db, MIGRATIONS[:2], str(path))
+    assert migrate(db, MIGRATIONS, str(path)) == ["0003_status_indexes"]
+    assert migrate(db, MIGRATIONS, str(path)) == []
+    db.close()

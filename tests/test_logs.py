@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -14,7 +15,7 @@ from loguru import logger
 from pydantic import SecretStr
 
 from scheduler.cli import main
-from scheduler.logs import QUIET_LIBRARIES, configure_logging
+from scheduler.logs import QUIET_LIBRARIES, CurrentStderr, _stderr_sink, configure_logging
 from tests.fake_tenant import TENANT, FakeTenant
 
 
@@ -275,3 +276,69 @@ def test_log_json_from_the_environment_and_a_refused_key_show_no_secret(
     assert records[-1]["level"] == "ERROR"
     assert "401" in str(records[-1]["message"])
     assert SECRET not in err
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows keeps sys.stderr itself as sink")
+def test_stderr_lines_go_to_whatever_sys_stderr_is_when_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The progress bar swaps sys.stderr after logging is configured; lines must follow it.
+    configure_logging("INFO")
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    logger.info("into the first stream")
+    monkeypatch.setattr(sys, "stderr", second)
+    logger.info("into the second stream")
+    logger.debug("below the level")
+    assert "into the first stream" in first.getvalue()
+    assert "into the second stream" not in first.getvalue()
+    assert "into the second stream" in second.getvalue()
+    assert "below the level" not in first.getvalue() + second.getvalue()
+    assert second.getvalue().count("\n") == 1
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows keeps sys.stderr itself as sink")
+def test_json_lines_on_stderr_follow_sys_stderr_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    configure_logging("INFO", json_lines=True)
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    logger.warning("as json")
+    (record,) = json_records(stream.getvalue())
+    assert (record["level"], record["message"]) == ("WARNING", "as json")
+
+
+class FakeTerminal(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+        self.flushed = 0
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def flush(self) -> None:
+        self.flushed += 1
+        super().flush()
+
+
+def test_current_stderr_delegates_write_flush_and_isatty(monkeypatch: pytest.MonkeyPatch) -> None:
+    sink = CurrentStderr()
+    terminal, redirected = FakeTerminal(tty=True), FakeTerminal(tty=False)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert sink.isatty() is True
+    sink.write("to the terminal\n")
+    sink.flush()
+    monkeypatch.setattr(sys, "stderr", redirected)
+    assert sink.isatty() is False
+    sink.write("to the file\n")
+    assert terminal.getvalue() == "to the terminal\n"
+    assert terminal.flushed == 1
+    assert redirected.getvalue() == "to the file\n"
+    assert redirected.flushed == 0
+
+
+def test_stderr_sink_is_current_stderr_except_on_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert isinstance(_stderr_sink(), CurrentStderr)
+    monkeypatch.setattr(sys, "platform", "win32")
+    assert _stderr_sink() is sys.stderr

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import httpx
 import pytest
 
 from jobs.sweep import SweepContext, run_sweep
-from qlik.client import connect
 from qlik.times import parse_time
-from scheduler.settings import Settings
-from state.database import StateError, open_database
-from state.store import LedgerRow, Store
-from tests.fake_tenant import TENANT, FakeTenant
+from state.database import StateError
+from state.store import LedgerRow
+from tests.fake_tenant import FakeTenant
 
 NO_SLEEP = {"sleep": lambda _s: None}
-
-
-@pytest.fixture
-def ctx(tenant: FakeTenant) -> Iterator[SweepContext]:
-    settings = Settings(tenant_url=TENANT, api_key="key", database=":memory:")
-    db = open_database(":memory:")
-    client = connect(TENANT, settings.api_key, sender_options=NO_SLEEP)  # type: ignore[arg-type]
-    yield SweepContext(client, Store(db), settings)
-    client.close()
-    db.close()
 
 
 def sweep(ctx: SweepContext, tenant: FakeTenant, **kwargs: object):  # type: ignore[no-untyped-def]

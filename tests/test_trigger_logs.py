@@ -18,19 +18,9 @@ from simulator.scenario import AppSpec, ReloadSpec, Scenario, SpaceSpec, UserSpe
 from simulator.server import SimulatorServer
 from state.database import open_database
 from state.store import Store
-from tests.fake_tenant import TENANT, FakeTenant, app_id
+from tests.fake_tenant import FakeTenant, app_id
 
 MISSING = app_id(999)  # named by a tag, unknown to the tenant
-
-
-@pytest.fixture
-def ctx(tenant: FakeTenant) -> Iterator[SweepContext]:
-    settings = Settings(tenant_url=TENANT, api_key="key", database=":memory:")
-    db = open_database(":memory:")
-    client = connect(TENANT, SecretStr("key"), sender_options={"sleep": lambda _s: None})
-    yield SweepContext(client, Store(db), settings)
-    client.close()
-    db.close()
 
 
 @pytest.fixture
