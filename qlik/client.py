@@ -53,6 +53,16 @@ class QlikClient:
         return self._tenant_listing_allowed
 
     @property
+    def max_concurrency(self) -> int:
+        """How many independent calls this client makes at once."""
+        return self._max_concurrency
+
+    @property
+    def rate_limits(self) -> RateLimits:
+        """The limits the client paces its calls under."""
+        return self._sender.limiter.limits
+
+    @property
     def calls(self) -> dict[str, int]:
         """API calls made so far, by ``METHOD /path`` (retries included)."""
         return dict(self._sender.calls)
