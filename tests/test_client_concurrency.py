@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from qlik.client import QlikClient, connect
 from qlik.errors import ApiError, TransientError
 from qlik.limits import IN_FLIGHT_POLL_S, RateLimiter, RateLimits
+from tests.clocks import FakeClock
 from tests.fake_tenant import TENANT, app_id
 
 SPACE_ROUTE = r"/api/v1/spaces/[^/]+$"
@@ -70,17 +71,6 @@ class Threads:
                     self.now -= 1
 
         return tracked
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
-
-
-@pytest.fixture
-def router() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=TENANT, assert_all_called=True) as mock:
-        yield mock
 
 
 @contextmanager
@@ -305,23 +295,8 @@ def test_latest_reloads_falls_back_to_one_call_per_app_fanned_out(
 # --- the limiter in the transport -------------------------------------------------------------
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        if len(self.sleeps) > 20:
-            raise AssertionError(f"waiting forever: {self.sleeps}")
-        self.now += seconds
-
-
 def test_the_limiter_paces_every_request_of_its_tier(router: respx.MockRouter) -> None:
-    clock = FakeClock()
+    clock = FakeClock(max_sleeps=20)
     limits = RateLimits(calls={"tier1": 2, "audits": 100}, period_s=10.0)
     limiter = RateLimiter(limits, clock=clock, sleep=clock.sleep)
     router.get("/api/v1/items").mock(side_effect=lambda request: page(item_rows(request)))
@@ -333,7 +308,7 @@ def test_the_limiter_paces_every_request_of_its_tier(router: respx.MockRouter) -
 
 
 def test_a_request_that_fails_still_frees_its_slot(router: respx.MockRouter) -> None:
-    clock = FakeClock()
+    clock = FakeClock(max_sleeps=20)
     limiter = RateLimiter(RateLimits(calls={"tier1": 1}, period_s=10.0), clock, clock.sleep)
     route = router.get("/api/v1/items")
     route.side_effect = [httpx.ConnectError("refused"), page([])]

@@ -6,16 +6,7 @@ import pytest
 
 from simulator.faults import Fault, Faults, RateLimiter
 from simulator.scenario import FaultRule, FaultSpec
-
-
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clocks import FakeClock
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 import heapq
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from unittest.mock import patch
 
@@ -18,26 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qlik.limits import IN_FLIGHT_POLL_S, QLIK_LIMITS, RateLimiter, RateLimits
-
-START = 1000.0
-
-
-class FakeClock:
-    """Time that moves only when asked to sleep; ``during_sleep`` runs before it moves."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-        self.sleeps: list[float] = []
-        self.during_sleep: Callable[[int], None] | None = None
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        if self.during_sleep is not None:
-            self.during_sleep(len(self.sleeps))
-        self.now += seconds
+from tests.clocks import START, FakeClock
 
 
 def limiter_on(clock: FakeClock, calls: dict[str, int], period_s: float = 10.0) -> RateLimiter:

@@ -10,20 +10,8 @@ from pydantic import SecretStr
 from qlik.client import connect
 from qlik.errors import RateLimitedError
 from qlik.tiers import TierGate, tier_of
+from tests.clocks import FakeClock
 from tests.fake_tenant import TENANT, app_id
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.mark.parametrize(
