@@ -98,7 +98,8 @@ def run_sweep(
         return _sweep(ctx, sweep_id, now, started, since=since, dry_run=dry_run)
     except (QlikError, StateError) as error:
         logger.error(
-            "sweep {} aborted after {:.1f}s, nothing committed: {}",
+            "sweep {} aborted after {:.1f}s; its results are not committed (a start already "
+            "made is in the ledger and is checked next sweep): {}",
             sweep_id,
             time.monotonic() - started,
             error,

@@ -18,7 +18,7 @@ import httpx
 from loguru import logger
 from pydantic import BaseModel, SecretStr
 
-from qlik.errors import AuthenticationError, BadResponseError
+from qlik.errors import AuthenticationError, BadResponseError, TransientError
 from qlik.times import parse_time
 from qlik.transport import (
     COUNTED_AS,
@@ -193,8 +193,11 @@ class OAuthClientCredentials(httpx.Auth):
         """The token of a 200 answer; refusals are ``AuthenticationError`` naming the client id."""
         if response.status_code in REFUSED:
             raise AuthenticationError(self._refusal(response))
+        if response.status_code == 429:
+            # Never a RateLimitedError: on POST /api/v1/reloads that would read as "pending".
+            raise TransientError(f"{TOKEN_ENDPOINT} answered 429: the token endpoint is busy")
         if not response.is_success:
-            raise_for_answer(response, TOKEN_ENDPOINT)  # 429 and 5xx are retried as usual
+            raise_for_answer(response, TOKEN_ENDPOINT)  # 5xx are retried as usual
         answer = parse_json(response, _TokenAnswer, TOKEN_ENDPOINT)
         if not answer.access_token.get_secret_value():
             raise BadResponseError(f"{TOKEN_ENDPOINT}: empty access_token")

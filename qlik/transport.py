@@ -107,13 +107,15 @@ class Sender:
         self, endpoint: str, method: str, url: str | httpx.URL, **kwargs: Any
     ) -> httpx.Response:
         tier = tier_of(method, endpoint)
-        self._gate.wait(tier)
         counted_as = f"{method} {endpoint}"
-        self.calls.tally(counted_as)
         # The label lets the auth layer count a resend under the same endpoint.
         extensions = {COUNTED_AS: counted_as}
+        # The slot first, then the tier's block: a 429 may block the tier while a call waits
+        # for a slot, and the call must still wait that out.
         self.limiter.acquire(tier)
         try:
+            self._gate.wait(tier)
+            self.calls.tally(counted_as)
             response = self.http.request(method, url, extensions=extensions, **kwargs)
         finally:
             self.limiter.release(tier)

@@ -140,13 +140,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.log_level = args.log_level or ("WARNING" if quiet else "INFO")
     # Settings errors are logged before the settings exist: the flag alone decides JSON here.
     configure_logging(args.log_level, json_lines=bool(args.log_json))
+    code = 0
     try:
         loaded = load(args.config, _setting_flags(args))
         settings = loaded.settings
         if settings.log_file is not None or settings.log_json:
             configure_logging(args.log_level, settings.log_file, json_lines=settings.log_json)
         args.chain = loaded.chain  # the commands that sweep take their chains from here
-        code: int = args.handler(args, settings)
+        code = int(args.handler(args, settings))
         # Buffered output is otherwise written at exit, outside this try: a closed pipe shows here.
         sys.stdout.flush()
         return code
@@ -154,9 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.error("{}", error)
         return int(error.exit_code)
     except BrokenPipeError:
-        # The reader went away (`reload-chain status | head`): not an error of ours.
+        # The reader went away (`reload-chain status | head`): not an error of ours, and the
+        # command's own exit code (a sweep's 1 or 2) still stands.
         _silence_stdout()
-        return 0
+        return code
 
 
 def _silence_stdout() -> None:

@@ -267,6 +267,17 @@ def test_second_401_raises_authentication_error(
     assert client.calls == {"POST /oauth/token": 2, SPACE_ENDPOINT: 2}
 
 
+def test_a_busy_token_endpoint_during_a_start_is_transient_not_a_pending_reload(
+    router: respx.MockRouter, client: QlikClient
+) -> None:
+    # POST /api/v1/reloads reads a 429 without Retry-After as "already pending", a final skip:
+    # the token endpoint's 429 must not look like that, or the chain would be lost.
+    router.post("/oauth/token").respond(429)
+    with pytest.raises(TransientError, match="token endpoint is busy"):
+        client.start_reload("a1")
+    assert client.calls == {"POST /oauth/token": 1, "POST /api/v1/reloads": 1}
+
+
 def test_401_on_a_start_is_retried_once_with_the_new_token(
     router: respx.MockRouter, client: QlikClient
 ) -> None:

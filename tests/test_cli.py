@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from scheduler import commands
 from scheduler.cli import main
 from scheduler.lock import sweep_lock
 from state.database import open_database
@@ -427,3 +429,25 @@ def test_an_ascii_stream_without_main_would_fail() -> None:
     stdout = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
     with pytest.raises(UnicodeEncodeError):
         print("é", file=stdout)
+
+
+class ClosedPipe(io.StringIO):
+    """A stdout whose reader has gone: flushing what was written fails."""
+
+    def flush(self) -> None:
+        if self.getvalue():
+            raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_closed_pipe_keeps_the_sweeps_exit_code(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("RELOAD_CHAIN_DB", str(tmp_path / "s.db"))
+
+    def sweep_with_work_left(args: object, settings: object) -> int:
+        sys.stdout.write('{"sweep_id": "x"}\n')  # printed, still buffered
+        return 1  # some work failed: retried next sweep
+
+    monkeypatch.setattr(commands, "cmd_sweep", sweep_with_work_left)
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["sweep", "--json"]) == 1

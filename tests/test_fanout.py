@@ -170,3 +170,24 @@ def test_a_failure_is_raised_once_calls_in_flight_ended_and_later_ones_are_not_b
     assert sorted(finished) == sorted(n for n in started if n != 0)
     # ... and the queued rest was cancelled, not run.
     assert len(started) < 40
+
+
+def test_after_a_failure_calls_not_yet_begun_are_not_made() -> None:
+    made: list[int] = []
+    first_may_end = threading.Event()
+
+    def call(n: int) -> int:
+        made.append(n)
+        if n == 0:
+            first_may_end.wait(2)  # a slow first call keeps the failure of call 1 unread
+        if n == 1:
+            raise RuntimeError("boom")
+        return n
+
+    timer = threading.Timer(0.3, first_may_end.set)
+    timer.start()
+    with pytest.raises(RuntimeError, match="boom"):
+        fan_out(call, range(50), 2)
+    timer.cancel()
+    # Calls 0 and 1, and at most the one or two a worker took before the failure was seen.
+    assert len(made) <= 4, made

@@ -23,7 +23,10 @@ SUMMARY = re.compile(
     r"(?P<read>\d+) events read, (?P<new>\d+) new, (?P<invalid>\d+) invalid; "
     r"decisions: (?P<decisions>.+); (?P<calls>\d+) API calls; exit (?P<exit>\d+)"
 )
-ABORTED = re.compile(r"sweep (?P<id>\S+) aborted after \d+\.\ds, nothing committed: (?P<error>.+)")
+ABORTED = re.compile(
+    r"sweep (?P<id>\S+) aborted after \d+\.\ds; its results are not committed "
+    r"\(a start already made is in the ledger and is checked next sweep\): (?P<error>.+)"
+)
 PHASES_WITH_RUNS = ["reconcile", "read", "facts", "trigger", "commit"]
 PHASES_NOTHING_NEW = ["reconcile", "read", "commit"]
 
@@ -189,7 +192,7 @@ def test_a_refused_key_aborts_with_one_error_line_and_moves_nothing(
     errors = [line for line in lines if line.level == "ERROR"]
     assert len(errors) == 1
     (aborted,) = errors
-    assert "aborted" in aborted.message and "nothing committed" in aborted.message
+    assert "aborted" in aborted.message and "not committed" in aborted.message
     match = ABORTED.fullmatch(aborted.message)
     assert match is not None
     assert match["error"] == str(raised.value)

@@ -18,7 +18,11 @@ from qlik.errors import (
     RateLimitedError,
     TransientError,
 )
+from qlik.limits import RateLimiter, RateLimits
 from qlik.models import Space
+from qlik.tiers import TierGate
+from qlik.transport import Sender
+from tests.clocks import FakeClock
 from tests.fake_tenant import TENANT
 
 SPACE_PATH = "/api/v1/spaces/s1"
@@ -276,3 +280,28 @@ def test_undecodable_answer_is_a_bad_response_not_an_httpx_error(
             client.start_reload("a")
     assert route.call_count == 1
     assert sleeps == []
+
+
+def test_a_block_set_while_a_call_waits_for_its_slot_is_waited_out() -> None:
+    clock = FakeClock()
+    sent_at: list[float] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent_at.append(clock.now)
+        return httpx.Response(200, json={"data": []})
+
+    http = httpx.Client(base_url=TENANT, transport=httpx.MockTransport(answer))
+    gate = TierGate(clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(RateLimits({"tier1": 1}, 60.0), clock=clock, sleep=clock.sleep)
+    sender = Sender(http, sleep=clock.sleep, gate=gate, limiter=limiter)
+    sender.send("/api/v1/items", "GET", "/api/v1/items")  # at 1000: the slot is busy until 1060
+
+    def another_thread_is_answered_429(sleeps: int) -> None:
+        if sleeps == 1:  # at 1010, while this call waits for the slot: blocked until 1065
+            clock.now += 10
+            gate.block("tier1", 55)
+            clock.now -= 10
+
+    clock.during_sleep = another_thread_is_answered_429
+    sender.send("/api/v1/items", "GET", "/api/v1/items")
+    assert sent_at[1] >= 1065
