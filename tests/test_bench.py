@@ -6,7 +6,8 @@ import io
 import json
 from pathlib import Path
 
-from benchmarks.bench import main, tier_seconds
+from benchmarks.bench import main
+from benchmarks.report import tier_seconds
 from benchmarks.workload import Size, build_workload, floor_parts
 
 
