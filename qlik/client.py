@@ -8,21 +8,18 @@ from datetime import datetime
 from typing import Any, Literal
 
 import httpx
-from loguru import logger
 
 from qlik.auth import Credentials, make_auth
 from qlik.errors import ApiError, BadResponseError, RateLimitedError
 from qlik.fanout import ArgT, ResultT, fan_out
 from qlik.limits import RateLimiter, RateLimits
-from qlik.models import Item, Page, Reload, Space, Tag, User
+from qlik.models import PAGE_LIMIT, Item, Page, Reload, Space, Tag, User
+from qlik.reloads import ReloadLookup
 from qlik.times import format_time
 from qlik.transport import Sender, parse_json, parse_model
 
-PAGE_LIMIT = 100
 ITEM_BATCH = 100
 ITEM_TYPES = "app,script"
-# SCIM filter (RFC 7644) of the reloads listing: the statuses of ``Reload.is_active``.
-ACTIVE_FILTER = '(status eq "QUEUED" or status eq "RELOADING" or status eq "CANCELING")'
 
 StartKind = Literal["started", "pending", "forbidden", "quota", "not_found"]
 
@@ -44,13 +41,13 @@ class QlikClient:
     ) -> None:
         self._sender = sender or Sender(http)
         self._max_concurrency = max_concurrency
-        self._tenant_listing_allowed: bool | None = None
+        self._reloads = ReloadLookup(self._sender, self._pages, self._each)
         self._me: User | None = None
 
     @property
     def tenant_wide_listing(self) -> bool | None:
         """Whether this identity may list every reload of the tenant (None: not asked yet)."""
-        return self._tenant_listing_allowed
+        return self._reloads.tenant_listing_allowed
 
     @property
     def max_concurrency(self) -> int:
@@ -149,78 +146,11 @@ class QlikClient:
         Uses one tenant-wide listing when the identity is a tenant admin (plus one listing of
         active reloads when some app has no recent reload), else one call per app.
         """
-        wanted = {app_id.lower() for app_id in app_ids}
-        if not wanted:
-            return {}
-        if self._tenant_listing_allowed is not False:
-            try:
-                latest = self._latest_from_tenant_listing(wanted, created_since)
-            except ApiError as error:
-                if error.status not in (400, 403):
-                    raise
-                logger.info("tenant-wide reload listing not allowed ({}); asking per app", error)
-                self._tenant_listing_allowed = False
-            else:
-                self._tenant_listing_allowed = True
-                return latest
-        apps = sorted(wanted)
-        each = self._each(lambda app_id: self._latest_for_app(app_id, created_since), apps)
-        return dict(zip(apps, each, strict=True))
-
-    def _latest_from_tenant_listing(
-        self, wanted: set[str], created_since: datetime
-    ) -> dict[str, Reload | None]:
-        latest = self._newest_in_listing(wanted, created_since)
-        result = {app_id: _if_recent(reload, created_since) for app_id, reload in latest.items()}
-        missing = {app_id for app_id, reload in result.items() if reload is None}
-        if missing:
-            # A long reload created before ``created_since`` is still running: not in the listing.
-            result |= self._active_reloads(missing)
-        return result
-
-    def _newest_in_listing(
-        self, wanted: set[str], created_since: datetime
-    ) -> dict[str, Reload | None]:
-        """Newest first, until every wanted app has a reload or ``created_since`` is passed."""
-        latest: dict[str, Reload | None] = dict.fromkeys(wanted)
-        params = {"limit": PAGE_LIMIT, "sort": "-creationTime"}
-        for reloads in self._reload_pages(params):
-            for reload in reloads:
-                app_id = reload.app_id.lower()
-                if app_id in wanted and latest[app_id] is None:
-                    latest[app_id] = reload
-            everyone_found = all(reload is not None for reload in latest.values())
-            if everyone_found or not reloads or reloads[-1].creation_time < created_since:
-                break
-        return latest
-
-    def _active_reloads(self, apps: set[str]) -> dict[str, Reload]:
-        """One tenant-wide listing of queued, reloading and canceling reloads, for ``apps``."""
-        found: dict[str, Reload] = {}
-        for reloads in self._reload_pages({"limit": PAGE_LIMIT, "filter": ACTIVE_FILTER}):
-            for reload in reloads:
-                app_id = reload.app_id.lower()
-                if app_id in apps and reload.is_active:
-                    found.setdefault(app_id, reload)
-            if set(found) == apps:
-                break
-        return found
-
-    def _reload_pages(self, params: dict[str, Any]) -> Iterator[list[Reload]]:
-        for page in self._pages("/api/v1/reloads", params):
-            yield [parse_model(row, Reload, "GET /api/v1/reloads") for row in page.data]
-
-    def _latest_for_app(self, app_id: str, created_since: datetime) -> Reload | None:
-        return _if_recent(self.latest_reload(app_id), created_since)
+        return self._reloads.latest_reloads(app_ids, created_since)
 
     def latest_reload(self, app_id: str) -> Reload | None:
         """The app's newest reload, however old, or None if it never reloaded."""
-        params = {"appId": app_id, "limit": 1, "sort": "-creationTime"}
-        response = self._sender.send("/api/v1/reloads", "GET", "/api/v1/reloads", params=params)
-        page = parse_json(response, Page, "GET /api/v1/reloads")
-        if not page.data:
-            return None
-        return parse_model(page.data[0], Reload, "GET /api/v1/reloads")
+        return self._reloads.latest_reload(app_id)
 
     def space(self, space_id: str) -> Space | None:
         """A space's facts, or None when it does not exist (or is not visible)."""
@@ -288,13 +218,6 @@ class QlikClient:
         except ApiError as error:
             return _refused_start(error)
         return StartResult("started", parse_json(response, Reload, f"POST {endpoint}"))
-
-
-def _if_recent(reload: Reload | None, created_since: datetime) -> Reload | None:
-    """The reload if it was created since ``created_since`` or is still active, else None."""
-    if reload is None or reload.creation_time >= created_since or reload.is_active:
-        return reload
-    return None
 
 
 def _refused_start(error: ApiError) -> StartResult:

@@ -51,6 +51,10 @@ class Link(_Model):
     href: str
 
 
+# The most rows a listing answers with (the specs' maximum ``limit``).
+PAGE_LIMIT = 100
+
+
 class Page(_Model):
     """One page of any list endpoint: raw ``data`` rows plus links."""
 

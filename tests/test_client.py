@@ -10,8 +10,9 @@ import httpx
 import pytest
 import respx
 
-from qlik.client import ACTIVE_FILTER, QlikClient
+from qlik.client import QlikClient
 from qlik.errors import ApiError, BadResponseError, RateLimitedError, TransientError
+from qlik.reloads import ACTIVE_FILTER
 from tests.fake_tenant import TENANT, app_id
 
 AUDIT = "com.qlik.v1.app.reload.finished"

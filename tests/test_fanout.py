@@ -180,14 +180,17 @@ def test_after_a_failure_calls_not_yet_begun_are_not_made() -> None:
         made.append(n)
         if n == 0:
             first_may_end.wait(2)  # a slow first call keeps the failure of call 1 unread
-        if n == 1:
+        elif n == 1:
             raise RuntimeError("boom")
+        else:
+            time.sleep(0.02)
         return n
 
-    timer = threading.Timer(0.3, first_may_end.set)
+    timer = threading.Timer(1.0, first_may_end.set)
     timer.start()
     with pytest.raises(RuntimeError, match="boom"):
         fan_out(call, range(50), 2)
     timer.cancel()
-    # Calls 0 and 1, and at most the one or two a worker took before the failure was seen.
-    assert len(made) <= 4, made
+    # Waiting for call 0 first would let the other worker make all 48 others in that second;
+    # stopping at the failure leaves a few at most (however slowly this thread is woken).
+    assert len(made) <= 15, made
