@@ -12,6 +12,7 @@ from typing import Any
 
 from jobs.reading import EventReader, handled_row, run_key
 from jobs.report import Outcome, SweepReport
+from jobs.window import Window
 from qlik.events import FinishedReload
 from state.store import LedgerRow, SweepCommit
 
@@ -29,7 +30,7 @@ def unsettled_runs(
 
 
 def next_cursor(
-    window_start: datetime,
+    window: Window,
     overlap_minutes: int,
     last_event_time: datetime | None,
     unsettled: list[FinishedReload],
@@ -39,12 +40,14 @@ def next_cursor(
 
     Only the tenant's own times move it forward: the local clock may run ahead of the
     tenant's by more than the overlap, and events stamped before our "now" would be lost.
+    Never past the window's end: one event stamped in 2099 would otherwise move the cursor
+    there and invert every later window (the reader refuses such events; this is the bound).
     """
     known = [time for time in (cursor, last_event_time) if time is not None]
     # First run and nothing read: the next window starts where this one did.
-    first = window_start + timedelta(minutes=overlap_minutes)
+    first = window.start + timedelta(minutes=overlap_minutes)
     bound = max(known) if known else first
-    return min([bound, *(run.event_time for run in unsettled)])
+    return min([bound, window.end, *(run.event_time for run in unsettled)])
 
 
 def build_commit(
@@ -103,7 +106,7 @@ def _ledger_row(sweep_id: str, outcome: Outcome) -> LedgerRow:
         source_reloads=outcome.candidate.source_reloads,
         reload_id=outcome.reload_id,
         detail=outcome.detail,
-        state="intent" if outcome.uncertain else "done",
+        state="unconfirmed" if outcome.uncertain else "done",
         previous_reload_id=outcome.previous_reload_id,
         source_end=outcome.candidate.newest_source_end,
     )

@@ -50,6 +50,11 @@ class TenantFacts:
     lineage: Mapping[str, frozenset[str]] = field(default_factory=dict)
     # When each join member last finished a reload successfully.
     last_success: Mapping[str, datetime] = field(default_factory=dict)
+    # Apps with an earlier start that may have happened and could not be checked yet.
+    unsettled: frozenset[str] = frozenset()
+    # Source reloads that ended by then may have been handled by a database since lost (new,
+    # emptied or restored from an older copy); None when the database remembers everything.
+    recovering_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -168,9 +173,33 @@ def skip_reason(
     latest = facts.latest_reloads.get(candidate.app_id)
     return (
         _app_reason(candidate, facts, settings)
+        or _unsettled_reason(candidate, facts)
         or _history_reason(candidate, latest, settings, now)
+        or _lost_state_reason(candidate, latest, facts)
         or _join_reason(candidate, latest, facts, now)
     )
+
+
+def _unsettled_reason(candidate: Candidate, facts: TenantFacts) -> str | None:
+    """An earlier start of it may have reached the tenant: never start it twice meanwhile."""
+    return "unsettled" if candidate.app_id in facts.unsettled else None
+
+
+def _lost_state_reason(
+    candidate: Candidate, latest: Reload | None, facts: TenantFacts
+) -> str | None:
+    """Without the state that handled a source reload, a reload after it counts as its start.
+
+    A new, emptied or restored database does not know which successors it already started;
+    a successor reloaded after its source ended, whatever that reload's outcome, is taken as
+    handled rather than risk starting it a second time.
+    """
+    newest = candidate.newest_source_end
+    until = facts.recovering_until
+    if latest is None or newest is None or until is None:
+        return None
+    recovering = any(run.event_time <= until for run in candidate.runs)
+    return "fresh" if recovering and latest.creation_time > newest else None
 
 
 def _join_reason(

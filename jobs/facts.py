@@ -8,6 +8,7 @@ all successors from one listing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -21,6 +22,14 @@ from qlik.client import QlikClient
 from qlik.events import FinishedReload
 from qlik.models import Item, Reload
 from state.store import Store
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the sweep knows before asking the tenant: apps it must not start, lost state."""
+
+    unsettled: frozenset[str] = frozenset()
+    recovering_until: datetime | None = None
 
 
 class FactSettings(Protocol):
@@ -44,6 +53,7 @@ def gather_facts(
     now: datetime,
     *,
     chain: ChainFile | None = None,
+    known: Known | None = None,
 ) -> TenantFacts:
     """Ask the tenant (and the ledger) everything needed to decide these runs' successors."""
     items = client.items({run.app_id for run in runs})
@@ -65,6 +75,8 @@ def gather_facts(
         settled=settled,
         lineage=lineage_of(store, runs),
         last_success=_join_member_successes(store, successors.values(), runs),
+        unsettled=known.unsettled if known else frozenset(),
+        recovering_until=known.recovering_until if known else None,
     )
 
 

@@ -41,6 +41,12 @@ class EventReader:
 
     store: Store
     sweep_id: str
+    # Events stamped after the window's end are invalid ("future"); before ``late_before``
+    # (the cursor) and new, they are late: a sweep that should have seen them did not.
+    window_end: datetime | None = None
+    late_before: datetime | None = None
+    late: int = 0
+    late_worst_s: float = 0.0
     read: int = 0
     complete: bool = False
     last_event_time: datetime | None = None
@@ -85,6 +91,23 @@ class EventReader:
             first = self.runs.setdefault(run_key(run), run)
             if first is not run:
                 self.more_event_ids.setdefault(run_key(run), []).append(run.event_id)
+            else:
+                self._note_if_late(run, now)
+
+    def _note_if_late(self, run: FinishedReload, now: datetime) -> None:
+        if self.late_before is None or run.event_time >= self.late_before:
+            return
+        lag_s = (now - run.event_time).total_seconds()
+        self.late += 1
+        self.late_worst_s = max(self.late_worst_s, lag_s)
+        logger.warning(
+            "late event {} of app {} (reload {}): stamped {}, first seen {:.0f}s later",
+            run.event_id,
+            run.app_id,
+            run.reload_id,
+            format_time(run.event_time),
+            lag_s,
+        )
 
     def _read_before(self, run: FinishedReload) -> bool:
         """Was this very event read earlier in this sweep (as a new run)?
@@ -105,7 +128,7 @@ class EventReader:
 
     def _parse(self, raw: Any, now: datetime) -> FinishedReload | None:
         try:
-            return parse_finished_reload(raw)
+            return self._in_window(parse_finished_reload(raw))
         except InvalidEventError as error:
             key = invalid_key(raw)
             if key not in self.store.known_invalid([key]) and all(
@@ -114,6 +137,15 @@ class EventReader:
                 logger.warning("invalid audit event {} skipped: {}", key, error)
                 self.invalid.append(invalid_row(key, raw, str(error), self.sweep_id, now))
             return None
+
+    def _in_window(self, run: FinishedReload) -> FinishedReload:
+        """A run stamped after the window's end would move the cursor into the future."""
+        if self.window_end is not None and run.event_time > self.window_end:
+            raise InvalidEventError(
+                f"future: eventTime {format_time(run.event_time)} is after the window's end "
+                f"{format_time(self.window_end)}"
+            )
+        return run
 
 
 def handled_row(run: FinishedReload, sweep_id: str, event_id: str | None = None) -> dict[str, Any]:

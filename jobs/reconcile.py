@@ -5,11 +5,15 @@ was lost (timeout, 5xx), leaves an intent row in the ledger. The tenant knows th
 reload of that app created after its sources ended, other than the one known before the
 start, means the start happened. Only tenant timestamps are compared, so clock skew between
 this machine and Qlik Cloud cannot mislead it.
+
+It fails closed. When the tenant cannot be asked (network, 5xx, a refusal), or when the start
+may still be in flight in another process (its intent is younger than one request's
+deadline), the app is *unsettled*: no sweep starts it again until a later one settles it.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +25,16 @@ from qlik.models import Reload
 from state.store import LedgerRow, Store
 
 NOT_STARTED = "not_started"
+# Beyond one request's deadline: time for the tenant to create a reload whose request arrived.
+IN_FLIGHT_MARGIN_S = 10.0
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """The intents settled now, and the apps whose earlier start is still unknown."""
+
+    resolved: list[LedgerRow]
+    unsettled: frozenset[str]
 
 
 def was_started(intent: LedgerRow, latest: Reload | None) -> bool:
@@ -30,19 +44,42 @@ def was_started(intent: LedgerRow, latest: Reload | None) -> bool:
     return intent.source_end is None or latest.creation_time >= intent.source_end
 
 
-def reconcile_intents(client: QlikClient, store: Store, now: datetime) -> list[LedgerRow]:
-    """Resolve every unfinished intent the tenant can answer for; return the resolved rows."""
-    resolved = []
+def reconcile_intents(
+    client: QlikClient, store: Store, now: datetime, *, request_deadline_s: float
+) -> Reconciliation:
+    """Resolve every unfinished intent the tenant can answer for; the rest stay unsettled.
+
+    ``request_deadline_s`` bounds one request (``http_timeout_seconds``): an intent written
+    less than that (plus a margin) ago may belong to a start still on its way.
+    """
+    resolved, unsettled = [], set()
+    ages = store.intent_ages()
     for intent in store.unfinished_intents():
         try:
             latest = client.latest_reload(intent.app_id)
         except (RetryableError, ApiError) as error:
-            logger.warning("cannot check the interrupted start of {} yet: {}", intent.app_id, error)
+            logger.error(
+                "cannot check the interrupted start of {} yet, so it is not started again until "
+                "a later sweep can (exit 1): {}",
+                intent.app_id,
+                error,
+            )
+            unsettled.add(intent.app_id)
+            continue
+        age_s = ages.get((intent.sweep_id, intent.app_id))
+        if not was_started(intent, latest) and _may_be_in_flight(age_s, request_deadline_s):
+            logger.warning("start of {} may still be in flight; checked again later", intent.app_id)
+            unsettled.add(intent.app_id)
             continue
         row, settled = resolution(intent, latest)
         store.resolve_intent(row, settled, now)
         resolved.append(row)
-    return resolved
+    return Reconciliation(resolved, frozenset(unsettled))
+
+
+def _may_be_in_flight(age_s: float | None, request_deadline_s: float) -> bool:
+    """An ``intent`` row written less than a request's deadline ago: its start may yet land."""
+    return age_s is not None and age_s < request_deadline_s + IN_FLIGHT_MARGIN_S
 
 
 def resolution(intent: LedgerRow, latest: Reload | None) -> tuple[LedgerRow, list[dict[str, Any]]]:

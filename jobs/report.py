@@ -62,6 +62,9 @@ class SweepReport:
     exit_code: int = 0
     # Seconds spent in each part of the sweep (reconcile, read, facts, trigger, commit).
     phases_s: dict[str, float] = field(default_factory=dict)
+    # New events stamped before the cursor (missed by the sweeps that should have seen them).
+    late_events: int = 0
+    late_worst_s: float = 0.0
 
     def reason_counts(self) -> dict[str, int]:
         """How many successors got each reason."""
@@ -102,6 +105,8 @@ class SweepReport:
             "api_calls": self.api_calls,
             "duration_s": duration_s,
             "exit_code": self.exit_code,
+            "late_events": self.late_events,
+            "late_worst_s": round(self.late_worst_s, 1),
         }
 
 

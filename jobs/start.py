@@ -26,6 +26,7 @@ from jobs.decide import (
 )
 from jobs.edges import is_resource_id
 from jobs.facts import FactSettings
+from jobs.reconcile import reconcile_intents
 from jobs.report import Outcome
 from jobs.sweep import SweepContext
 from jobs.trigger import AUTH, act_on_decisions
@@ -90,9 +91,16 @@ def _tagged(client: QlikClient, name: str) -> list[Item]:
 
 
 def gather(
-    client: QlikClient, selection: Selection, settings: FactSettings, now: datetime
+    client: QlikClient,
+    selection: Selection,
+    settings: FactSettings,
+    now: datetime,
+    unsettled: frozenset[str] = frozenset(),
 ) -> TenantFacts:
-    """What the guards need: the apps, their spaces' types if asked, their latest reloads."""
+    """What the guards need: the apps, their spaces' types if asked, their latest reloads.
+
+    ``unsettled``: apps whose earlier start may have happened (never started again meanwhile).
+    """
     found = list(selection.apps)
     since = now - timedelta(minutes=settings.tolerance_minutes)
     spaces = _space_types(client, selection.apps.values()) if settings.only_managed_spaces else {}
@@ -101,6 +109,7 @@ def gather(
         apps={app_id: _app_facts(item) for app_id, item in selection.apps.items()},
         space_types=spaces,
         latest_reloads=client.latest_reloads(found, since) if found else {},
+        unsettled=unsettled,
     )
 
 
@@ -196,8 +205,10 @@ def run_start(
 ) -> StartReport:
     """Select, decide, and (unless ``dry_run``) start and record every selected app."""
     start_id = new_start_id(now)
+    fence = None if dry_run else ctx.store.fence(start_id)
+    blocked = _unsettled(ctx, now, dry_run=dry_run)
     selection = select(ctx.client, app_ids, tags)
-    facts = gather(ctx.client, selection, ctx.settings, now)
+    facts = gather(ctx.client, selection, ctx.settings, now, blocked)
     decisions = decide_selection(selection, facts, ctx.settings, now)
     outcomes = act_on_decisions(
         ctx.client,
@@ -207,13 +218,23 @@ def run_start(
         now,
         dry_run=dry_run,
         auto_resolve=ctx.settings.auto_resolve_access,
+        fence=fence,
     )
-    if not dry_run:
+    if fence is not None:
+        ctx.store.release_lease(fence)
         _record(ctx.store, start_id, outcomes, now)
     names = {app_id: item.name for app_id, item in selection.apps.items()}
     report = StartReport(start_id, dry_run, outcomes, names, selection.not_found, selection.total)
     logger.info("start {}: {}", start_id, report.summary())
     return report
+
+
+def _unsettled(ctx: SweepContext, now: datetime, *, dry_run: bool) -> frozenset[str]:
+    """Apps whose earlier start is not known to have reached the tenant, as a sweep sees them."""
+    if dry_run:
+        return frozenset(intent.app_id for intent in ctx.store.unfinished_intents())
+    deadline_s = ctx.settings.http_timeout_seconds
+    return reconcile_intents(ctx.client, ctx.store, now, request_deadline_s=deadline_s).unsettled
 
 
 def _record(store: Store, start_id: str, outcomes: list[Outcome], now: datetime) -> None:
@@ -232,6 +253,6 @@ def _ledger_row(start_id: str, outcome: Outcome) -> LedgerRow:
         source_reloads=(),
         reload_id=outcome.reload_id,
         detail=outcome.detail,
-        state="intent" if outcome.uncertain else "done",
+        state="unconfirmed" if outcome.uncertain else "done",
         previous_reload_id=outcome.previous_reload_id,
     )

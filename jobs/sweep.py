@@ -10,7 +10,7 @@ import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 from loguru import logger
@@ -18,34 +18,38 @@ from loguru import logger
 from jobs.chainfile import ChainFile
 from jobs.commit import build_commit, next_cursor, unsettled_runs
 from jobs.decide import decide
-from jobs.facts import FactSettings, gather_facts
+from jobs.facts import FactSettings, Known, gather_facts
 from jobs.progress import NoProgress, ReadProgress
 from jobs.reading import EventReader
 from jobs.reconcile import reconcile_intents
 from jobs.report import Outcome, PhaseTimer, SweepReport
-from jobs.trigger import AUTH, act_on_decisions
+from jobs.summary import log_recovery, log_summary, sweep_report, warn_lost_state
+from jobs.trigger import act_on_decisions
+from jobs.window import Window, WindowSettings, recovering_until, sweep_window
 from qlik.client import QlikClient
-from qlik.errors import AuthenticationError, QlikError, RetryableError
+from qlik.errors import QlikError, RetryableError
 from qlik.events import FinishedReload
 from qlik.times import format_time
 from state.database import StateError
-from state.store import Store
+from state.lease import Fence
+from state.store import LATE_CHECK, Store
+from state.watermark import Watermark
 
 
-class SweepSettings(FactSettings, Protocol):
+class SweepSettings(FactSettings, WindowSettings, Protocol):
     """The settings a sweep reads."""
 
     @property
     def event_type(self) -> str: ...
 
     @property
-    def overlap_minutes(self) -> int: ...
-
-    @property
-    def first_run_lookback_minutes(self) -> int: ...
-
-    @property
     def auto_resolve_access(self) -> bool: ...
+
+    @property
+    def http_timeout_seconds(self) -> float: ...
+
+    @property
+    def max_sweep_minutes(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -57,28 +61,13 @@ class SweepContext:
     settings: SweepSettings
     chain: ChainFile = field(default_factory=ChainFile)
     progress: ReadProgress = field(default_factory=NoProgress)
-
-
-@dataclass(frozen=True)
-class Window:
-    start: datetime
-    end: datetime
+    # Beside a database file: the highest cursor it ever committed (None in memory).
+    watermark: Watermark | None = None
 
 
 def new_sweep_id(now: datetime) -> str:
     """A sortable, unique sweep id such as ``20261122T101500Z-3fa9``."""
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
-
-
-def sweep_window(
-    cursor: datetime | None, settings: SweepSettings, now: datetime, since: datetime | None
-) -> Window:
-    """From ``since``, else the cursor less the overlap, else the first-run lookback, to now."""
-    if since is not None:
-        return Window(since, now)
-    if cursor is not None:
-        return Window(cursor - timedelta(minutes=settings.overlap_minutes), now)
-    return Window(now - timedelta(minutes=settings.first_run_lookback_minutes), now)
 
 
 def run_sweep(
@@ -90,153 +79,155 @@ def run_sweep(
 ) -> SweepReport:
     """Run one sweep at ``now``; commit its results unless ``dry_run``.
 
-    Whatever happens to one successor's start, what the sweep already did is committed.
+    Whatever happens to one successor's start, what the sweep already did is committed. A
+    sweep that lost its lease to another sweeper (``LeaseLostError``) commits nothing.
     """
-    started = time.monotonic()
-    sweep_id = new_sweep_id(now)
+    sweep = _Sweep(ctx, new_sweep_id(now), now, time.monotonic(), dry_run)
     try:
-        return _sweep(ctx, sweep_id, now, started, since=since, dry_run=dry_run)
+        return sweep.run(since)
     except (QlikError, StateError) as error:
         logger.error(
-            "sweep {} aborted after {:.1f}s; its results are not committed (a start already "
-            "made is in the ledger and is checked next sweep): {}",
-            sweep_id,
-            time.monotonic() - started,
+            "sweep {} aborted after {:.1f}s; nothing it read is committed and it will be read "
+            "again: {}",
+            sweep.sweep_id,
+            time.monotonic() - sweep.started,
             error,
         )
         raise
 
 
-def _sweep(
-    ctx: SweepContext,
-    sweep_id: str,
-    now: datetime,
-    started: float,
-    *,
-    since: datetime | None,
-    dry_run: bool,
-) -> SweepReport:
-    calls_before = Counter(ctx.client.calls)
-    phases = PhaseTimer(started)
-    if not dry_run:
+@dataclass
+class _Sweep:
+    """The state of one sweep as it goes: reconcile, read, decide and act, commit."""
+
+    ctx: SweepContext
+    sweep_id: str
+    now: datetime
+    started: float
+    dry_run: bool
+
+    def run(self, since: datetime | None) -> SweepReport:
+        ctx = self.ctx
+        calls_before = Counter(ctx.client.calls)
+        ctx.client.budget.start(ctx.settings.max_sweep_minutes * 60)
+        phases = PhaseTimer(self.started)
+        # Read before reconciling: a sweeper that starts anything after this fences us out.
+        fence = None if self.dry_run else ctx.store.fence(self.sweep_id)
         # Interrupted starts are settled first, so nothing below can start them again.
-        reconcile_intents(ctx.client, ctx.store, now)
-    phases.lap("reconcile")
-    cursor = ctx.store.cursor()
-    window = sweep_window(cursor, ctx.settings, now, since)
-    reader = _read_events(ctx, sweep_id, window, now)
-    phases.lap("read")
-    runs = list(reader.runs.values())
-    outcomes, facts_failed = _decide_and_act(ctx, runs, sweep_id, now, phases, dry_run=dry_run)
-    unsettled = unsettled_runs(runs, outcomes, facts_failed)
-    calls = dict(Counter(ctx.client.calls) - calls_before)
-    report = _report(
-        sweep_id, window, reader, outcomes, unsettled, api_calls=calls, dry_run=dry_run
-    )
-    report.duration_s = time.monotonic() - started
-    if not dry_run:
-        overlap = ctx.settings.overlap_minutes
-        moved_to = next_cursor(window.start, overlap, reader.last_event_time, unsettled, cursor)
-        ctx.store.commit_sweep(build_commit(report, reader, unsettled, moved_to, now), now)
-    phases.lap("commit")
-    report.phases_s = phases.laps
-    _log_summary(report, time.monotonic() - started)
-    return report
+        blocked = self._unsettled_apps()
+        phases.lap("reconcile")
+        cursor = ctx.store.cursor()
+        window = sweep_window(cursor, ctx.settings, self.now, since, ctx.store.cursor(LATE_CHECK))
+        reader = self._read_events(window, late_before=cursor)
+        phases.lap("read")
+        known = Known(blocked, self._recovering_until(cursor, window))
+        runs = list(reader.runs.values())
+        outcomes, facts_failed = self._decide_and_act(runs, known, fence, phases)
+        unsettled = unsettled_runs(runs, outcomes, facts_failed)
+        calls = dict(Counter(ctx.client.calls) - calls_before)
+        report = sweep_report(
+            self.sweep_id,
+            window,
+            reader,
+            outcomes,
+            unsettled,
+            api_calls=calls,
+            dry_run=self.dry_run,
+        )
+        report.duration_s = time.monotonic() - self.started
+        if fence is not None:
+            self._commit(report, reader, unsettled, window=window, cursor=cursor, fence=fence)
+        phases.lap("commit")
+        report.phases_s = phases.laps
+        log_summary(report, time.monotonic() - self.started)
+        return report
 
+    def _unsettled_apps(self) -> frozenset[str]:
+        """Apps with an earlier start not known to have reached the tenant (dry run: looks)."""
+        ctx = self.ctx
+        if self.dry_run:
+            return frozenset(intent.app_id for intent in ctx.store.unfinished_intents())
+        deadline_s = ctx.settings.http_timeout_seconds
+        reconciled = reconcile_intents(
+            ctx.client, ctx.store, self.now, request_deadline_s=deadline_s
+        )
+        return reconciled.unsettled
 
-def _read_events(ctx: SweepContext, sweep_id: str, window: Window, now: datetime) -> EventReader:
-    logger.info(
-        "sweep {} reads events from {} to {}",
-        sweep_id,
-        format_time(window.start),
-        format_time(window.end),
-    )
-    reader = EventReader(ctx.store, sweep_id, progress=ctx.progress)
-    ctx.progress.started(window.start, window.end)
-    pages = ctx.client.audit_event_pages(ctx.settings.event_type, window.start, window.end)
-    reader.read_all(pages, now)
-    return reader
+    def _recovering_until(self, cursor: datetime | None, window: Window) -> datetime | None:
+        watermark = self.ctx.watermark.read() if self.ctx.watermark else None
+        until = recovering_until(cursor, watermark, window)
+        log_recovery(until, watermark)
+        return until
 
+    def _read_events(self, window: Window, late_before: datetime | None) -> EventReader:
+        late = f" (from {format_time(window.first)} for late events)" if window.late_check else ""
+        logger.info(
+            "sweep {} reads events from {} to {}{}",
+            self.sweep_id,
+            format_time(window.start),
+            format_time(window.end),
+            late,
+        )
+        ctx = self.ctx
+        reader = EventReader(
+            ctx.store, self.sweep_id, window.end, late_before=late_before, progress=ctx.progress
+        )
+        ctx.progress.started(window.first, window.end)
+        pages = ctx.client.audit_event_pages(ctx.settings.event_type, window.first, window.end)
+        reader.read_all(pages, self.now)
+        return reader
 
-def _report(
-    sweep_id: str,
-    window: Window,
-    reader: EventReader,
-    outcomes: list[Outcome],
-    unsettled: list[FinishedReload],
-    *,
-    api_calls: dict[str, int],
-    dry_run: bool,
-) -> SweepReport:
-    return SweepReport(
-        sweep_id,
-        dry_run,
-        window.start,
-        window.end,
-        events_read=reader.read,
-        events_new=len(reader.runs),
-        events_invalid=len(reader.invalid),
-        sources=len({run.app_id for run in reader.runs.values()}),
-        outcomes=outcomes,
-        api_calls=api_calls,
-        exit_code=_exit_code(reader, outcomes, unsettled),
-    )
+    def _decide_and_act(
+        self, runs: list[FinishedReload], known: Known, fence: Fence | None, phases: PhaseTimer
+    ) -> tuple[list[Outcome], bool]:
+        """Outcomes of every successor, and whether fact gathering failed (all left for later).
 
-
-def _exit_code(
-    reader: EventReader, outcomes: list[Outcome], unsettled: list[FinishedReload]
-) -> int:
-    if any(outcome.reason == AUTH for outcome in outcomes):
-        return AuthenticationError.exit_code
-    return 0 if reader.complete and not unsettled else 1
-
-
-def _decide_and_act(
-    ctx: SweepContext,
-    runs: list[FinishedReload],
-    sweep_id: str,
-    now: datetime,
-    phases: PhaseTimer,
-    *,
-    dry_run: bool,
-) -> tuple[list[Outcome], bool]:
-    """Outcomes of every successor, and whether fact gathering failed (all left for later)."""
-    if not runs:
-        return [], False
-    try:
-        facts = gather_facts(ctx.client, ctx.store, runs, ctx.settings, now, chain=ctx.chain)
-    except RetryableError as error:
-        logger.error("cannot gather tenant facts, all events left for next sweep: {}", error)
+        ``fence`` is None for a dry run, which starts nothing.
+        """
+        if not runs:
+            return [], False
+        ctx = self.ctx
+        try:
+            facts = gather_facts(
+                ctx.client, ctx.store, runs, ctx.settings, self.now, chain=ctx.chain, known=known
+            )
+        except RetryableError as error:
+            logger.error("cannot gather tenant facts, all events left for next sweep: {}", error)
+            phases.lap("facts")
+            return [], True
+        decisions = decide(runs, facts, ctx.settings, self.now)
+        warn_lost_state(decisions, facts)
         phases.lap("facts")
-        return [], True
-    decisions = decide(runs, facts, ctx.settings, now)
-    phases.lap("facts")
-    outcomes = act_on_decisions(
-        ctx.client,
-        ctx.store,
-        decisions,
-        sweep_id,
-        now,
-        dry_run=dry_run,
-        auto_resolve=ctx.settings.auto_resolve_access,
-    )
-    phases.lap("trigger")
-    return outcomes, False
+        outcomes = act_on_decisions(
+            ctx.client,
+            ctx.store,
+            decisions,
+            self.sweep_id,
+            self.now,
+            dry_run=fence is None,
+            auto_resolve=ctx.settings.auto_resolve_access,
+            fence=fence,
+        )
+        phases.lap("trigger")
+        return outcomes, False
 
-
-def _log_summary(report: SweepReport, elapsed_s: float) -> None:
-    """The one line each sweep ends with; ``elapsed_s`` includes the commit."""
-    counts = ", ".join(f"{reason} {n}" for reason, n in report.reason_counts().items())
-    logger.info(
-        "sweep {}{} done in {:.1f}s: {} events read, {} new, {} invalid; decisions: {}; "
-        "{} API calls; exit {}",
-        report.sweep_id,
-        " (dry run)" if report.dry_run else "",
-        elapsed_s,
-        report.events_read,
-        report.events_new,
-        report.events_invalid,
-        counts or "none",
-        sum(report.api_calls.values()),
-        report.exit_code,
-    )
+    def _commit(
+        self,
+        report: SweepReport,
+        reader: EventReader,
+        unsettled: list[FinishedReload],
+        *,
+        window: Window,
+        cursor: datetime | None,
+        fence: Fence,
+    ) -> None:
+        """Write what the sweep learned, move the cursor, then the watermark beside the db."""
+        ctx = self.ctx
+        overlap = ctx.settings.overlap_minutes
+        moved_to = next_cursor(window, overlap, reader.last_event_time, unsettled, cursor)
+        commit = build_commit(report, reader, unsettled, moved_to, self.now)
+        if window.late_check and reader.complete:
+            commit.late_checked_at = self.now
+        ctx.store.commit_sweep(commit, self.now, fence)
+        if ctx.watermark is not None:
+            ctx.watermark.advance(moved_to)

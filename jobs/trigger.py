@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from loguru import logger
@@ -9,12 +10,22 @@ from loguru import logger
 from jobs.access import resolve_access
 from jobs.decide import Candidate, Decision
 from jobs.report import Outcome, Result
-from qlik.client import QlikClient, StartResult
-from qlik.errors import ApiError, AuthenticationError, RateLimitedError, RetryableError
+from qlik.client import QlikClient
+from qlik.errors import (
+    ApiError,
+    AuthenticationError,
+    NotSentError,
+    RateLimitedError,
+    RetryableError,
+)
+from qlik.reloads import StartResult
 from state.database import StateError
+from state.lease import Fence, LeaseLostError
 from state.store import LedgerRow, Store
 
 AUTH = "auth"
+# Skips whose successor must be decided again by a later sweep: their events stay unhandled.
+RETRIED_SKIPS = frozenset({"unsettled"})
 
 _REFUSALS: dict[str, tuple[Result, str, bool]] = {
     "pending": ("skipped", "running", False),
@@ -32,27 +43,35 @@ def trigger(
     now: datetime,
     *,
     auto_resolve: bool = False,
+    fence: Fence | None = None,
 ) -> Outcome:
     """Start one reload; the intent is in the ledger before the request leaves.
 
     Failures are contained to this successor; an ``auth`` outcome tells the caller to stop.
+    ``LeaseLostError`` (another sweeper took over) is raised: the sweep must stop at once.
     """
     candidate = decision.candidate
+    intent = _intent(decision, sweep_id)
     try:
-        store.record_intent(_intent(decision, sweep_id), now)
+        store.record_intent(intent, now, fence)
+        # Checked again as each request goes out: a wait for a start slot can be long.
+        result, access = _start(
+            client, decision, auto_resolve, lambda: store.stamp_intent(intent, now, fence)
+        )
+    except LeaseLostError:
+        raise
     except StateError as error:
         # No POST without an intent row: a crash after it could start the reload twice.
         logger.error("reload of {} not started, will retry next sweep: {}", named(decision), error)
         return Outcome(candidate, "failed", "transient", retry=True, detail=str(error))
-    try:
-        result, access = _start(client, decision, auto_resolve)
     except AuthenticationError as error:
         logger.error("reload of {} not started, credentials refused: {}", named(decision), error)
         return Outcome(candidate, "failed", AUTH, retry=True, detail=str(error))
     except RetryableError as error:
         logger.error("start of {} unconfirmed, checked next sweep: {}", named(decision), error)
-        # A 429 is a definite refusal; anything else may have reached the tenant.
-        uncertain = not isinstance(error, RateLimitedError)
+        # A 429 is a definite refusal, a call never sent is none; anything else may have
+        # reached the tenant.
+        uncertain = not isinstance(error, RateLimitedError | NotSentError)
         previous = decision.latest.id if decision.latest else None
         return Outcome(
             candidate,
@@ -69,16 +88,18 @@ def trigger(
     return _outcome(decision, result, access)
 
 
-def _start(client: QlikClient, decision: Decision, auto_resolve: bool) -> tuple[StartResult, str]:
+def _start(
+    client: QlikClient, decision: Decision, auto_resolve: bool, before_send: Callable[[], None]
+) -> tuple[StartResult, str]:
     """Start the reload; on 403 RELOADS-003, resolve the space access once and retry."""
-    result = client.start_reload(decision.app_id)
+    result = client.start_reload(decision.app_id, before_send)
     if result.kind != "forbidden" or not auto_resolve:
         return result, ""
     space_id = decision.app.space_id if decision.app else None
     change = resolve_access(client, decision.app_id, space_id, app_label=named(decision))
     if not change.granted:
         return result, change.detail
-    return client.start_reload(decision.app_id), change.detail
+    return client.start_reload(decision.app_id, before_send), change.detail
 
 
 def named(decision: Decision) -> str:
@@ -138,6 +159,7 @@ def act_on_decisions(
     *,
     dry_run: bool,
     auto_resolve: bool,
+    fence: Fence | None = None,
 ) -> list[Outcome]:
     """Act on each decision in order; once the tenant refuses the credentials, start nothing more.
 
@@ -148,14 +170,17 @@ def act_on_decisions(
     for decision in decisions:
         if decision.action == "skip":
             logger.info("skipped {} ({})", named(decision), decision.reason)
-            outcome = Outcome(decision.candidate, "skipped", decision.reason)
+            retry = decision.reason in RETRIED_SKIPS
+            outcome = Outcome(decision.candidate, "skipped", decision.reason, retry=retry)
         elif refused:
             outcome = not_started_after_auth_failure(decision)
         elif dry_run:
             logger.info("dry run: would start {} {}", named(decision), _why(decision.candidate))
             outcome = Outcome(decision.candidate, "triggered", "triggered")
         else:
-            outcome = trigger(client, store, decision, run_id, now, auto_resolve=auto_resolve)
+            outcome = trigger(
+                client, store, decision, run_id, now, auto_resolve=auto_resolve, fence=fence
+            )
         refused = refused or outcome.reason == AUTH
         outcomes.append(outcome)
     return outcomes

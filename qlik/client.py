@@ -3,34 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import httpx
+from loguru import logger
 
 from qlik.auth import Credentials, make_auth
-from qlik.errors import ApiError, BadResponseError, RateLimitedError
+from qlik.budget import Budget
+from qlik.deadline import bound_pools
+from qlik.errors import ApiError, RateLimitedError
 from qlik.fanout import ArgT, ResultT, fan_out
-from qlik.limits import RateLimiter, RateLimits
+from qlik.limits import RateLimits
 from qlik.models import PAGE_LIMIT, Item, Page, Reload, Space, Tag, User
-from qlik.reloads import ReloadLookup
+from qlik.paging import PageGuard, TimeOrderedGuard
+from qlik.reloads import ReloadLookup, StartResult, refused_start
 from qlik.times import format_time
 from qlik.transport import Sender, parse_json, parse_model
 
 ITEM_BATCH = 100
 ITEM_TYPES = "app,script"
-
-StartKind = Literal["started", "pending", "forbidden", "quota", "not_found"]
-
-
-@dataclass(frozen=True)
-class StartResult:
-    """What ``POST /api/v1/reloads`` answered, in the program's terms."""
-
-    kind: StartKind
-    reload: Reload | None = None
-    detail: str = ""
 
 
 class QlikClient:
@@ -60,6 +52,11 @@ class QlikClient:
         return self._sender.limiter.limits
 
     @property
+    def budget(self) -> Budget:
+        """The sweep's time and stop switch: every call and wait of this client asks it."""
+        return self._sender.budget
+
+    @property
     def calls(self) -> dict[str, int]:
         """API calls made so far, by ``METHOD /path`` (retries included)."""
         return dict(self._sender.calls)
@@ -68,31 +65,35 @@ class QlikClient:
         """Close the underlying HTTP connection pool."""
         self._sender.http.close()
 
-    def _pages(self, endpoint: str, params: dict[str, Any]) -> Iterator[Page]:
+    def _pages(
+        self, endpoint: str, params: dict[str, Any], guard: PageGuard | None = None
+    ) -> Iterator[Page]:
+        """Every page of a listing; ``guard`` (by default a ``PageGuard``) vets each next link."""
+        guard = guard or PageGuard(f"GET {endpoint}")
         response = self._sender.send(endpoint, "GET", endpoint, params=params)
-        followed: set[str] = set()
         while True:
             page = parse_json(response, Page, f"GET {endpoint}")
             yield page
             if not page.next_url or not page.data:
                 return
-            if page.next_url in followed:
-                # A tenant that hands out a link twice would otherwise be paged forever.
-                raise BadResponseError(f"GET {endpoint}: next link repeats: {page.next_url}")
-            followed.add(page.next_url)
+            guard.follow(page, page.next_url)
             response = self._sender.send(endpoint, "GET", page.next_url)
 
     def audit_event_pages(
         self, event_type: str, start: datetime, end: datetime
     ) -> Iterator[list[Any]]:
-        """Yield pages of raw audit events of ``event_type`` in [start, end], oldest first."""
+        """Yield pages of raw audit events of ``event_type`` in [start, end], oldest first.
+
+        ``BadResponseError`` when the next links stop advancing in event time (or repeat).
+        """
         params = {
             "eventType": event_type,
             "eventTime": f"{format_time(start)}/{format_time(end)}",
             "sort": "+eventTime",
             "limit": PAGE_LIMIT,
         }
-        for page in self._pages("/api/v1/audits", params):
+        guard = TimeOrderedGuard("GET /api/v1/audits")
+        for page in self._pages("/api/v1/audits", params, guard):
             yield page.data
 
     def items(self, resource_ids: Iterable[str]) -> dict[str, Item]:
@@ -204,11 +205,18 @@ class QlikClient:
             raise
         return True
 
-    def start_reload(self, app_id: str) -> StartResult:
-        """``POST /api/v1/reloads``; a 429 here means a reload is already pending."""
+    def start_reload(
+        self, app_id: str, before_send: Callable[[], None] | None = None
+    ) -> StartResult:
+        """``POST /api/v1/reloads``; a 429 here means a reload is already pending.
+
+        ``before_send`` runs right before the request goes out (see ``Sender.send``).
+        """
         endpoint = "/api/v1/reloads"
         try:
-            response = self._sender.send(endpoint, "POST", endpoint, json={"appId": app_id})
+            response = self._sender.send(
+                endpoint, "POST", endpoint, before_send=before_send, json={"appId": app_id}
+            )
         except RateLimitedError as error:
             if error.told:
                 # The 50/min start limit: a real rate limit, so the start is retried later.
@@ -216,18 +224,8 @@ class QlikClient:
             # Without Retry-After, 429 from this endpoint means a reload is already pending.
             return StartResult("pending", detail="a reload is already pending")
         except ApiError as error:
-            return _refused_start(error)
+            return refused_start(error)
         return StartResult("started", parse_json(response, Reload, f"POST {endpoint}"))
-
-
-def _refused_start(error: ApiError) -> StartResult:
-    if error.status == 403 and error.code == "RELOADS-013":
-        return StartResult("quota", detail=f"{error.code}: {error.title}")
-    if error.status == 403:
-        return StartResult("forbidden", detail=f"{error.code}: {error.title}")
-    if error.status == 404:
-        return StartResult("not_found", detail=f"{error.code}: {error.title}")
-    raise error
 
 
 def connect(
@@ -239,10 +237,13 @@ def connect(
     sender_options: dict[str, Any] | None = None,
     max_concurrency: int = 1,
     rate_limits: RateLimits | None = None,
+    budget: Budget | None = None,
 ) -> QlikClient:
     """A client for one tenant with an API key or OAuth client; tests pass a ``transport``.
 
-    OAuth token fetches go through this same client and are counted as ``POST /oauth/token``.
+    ``timeout_s`` bounds each exchange as a whole (connect, send, headers, body), not each
+    read; ``budget`` (default: no deadline) is asked before every call and ends calls in flight
+    when stopped. OAuth token fetches go through this same client, counted as ``POST /oauth/token``.
     """
     http = httpx.Client(
         base_url=tenant_url,
@@ -251,7 +252,9 @@ def connect(
         headers={"User-Agent": "reload-chain", "Accept": "application/json"},
         follow_redirects=False,
     )
-    options = {"limiter": RateLimiter(rate_limits)} | (sender_options or {})
-    sender = Sender(http, **options)
+    own: dict[str, Any] = {"limits": rate_limits, "budget": budget, "timeout_s": timeout_s}
+    sender = Sender(http, **(own | (sender_options or {})))
+    if transport is None and not bound_pools(http, sender.budget):
+        logger.warning("httpx changed: each read is bounded, but not the total time of an answer")
     http.auth = make_auth(tenant_url, credentials, sender.calls)
     return QlikClient(http, sender, max_concurrency=max_concurrency)

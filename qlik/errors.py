@@ -3,6 +3,8 @@
 Callers branch on the class, never on httpx or pydantic exceptions:
 
 - ``RetryableError``: the work is left for the next sweep (network, 5xx, 429, unreadable answers).
+  Its ``NotSentError`` branch says more: the request certainly never reached the tenant
+  (``OutOfTimeError``: the sweep's time is spent, or the program is stopping).
 - ``AuthenticationError``: bad credentials; nothing can be done until the settings change.
 - ``ApiError``: the tenant understood and refused; retrying will not help (exit code 2).
 """
@@ -22,6 +24,14 @@ class RetryableError(QlikError):
 
 class TransientError(RetryableError):
     """Network failure, timeout or 5xx answer."""
+
+
+class NotSentError(RetryableError):
+    """The request certainly did not reach the tenant: even a start may be made again later."""
+
+
+class OutOfTimeError(NotSentError):
+    """No new call was made: the sweep ran past ``max_sweep_minutes``, or it is stopping."""
 
 
 class RateLimitedError(RetryableError):

@@ -1,14 +1,16 @@
 """The latest reloads of apps, with as few calls as the identity's permissions allow.
 
 A tenant admin may list every reload of the tenant: one listing, newest first, answers for all
-apps at once. Anyone else asks per app (concurrently, through the client's fan-out).
+apps at once. Anyone else asks per app (concurrently, through the client's fan-out). Also what
+``POST /api/v1/reloads`` answered, in the program's terms (``StartResult``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from loguru import logger
 
@@ -18,6 +20,18 @@ from qlik.transport import Sender, parse_json, parse_model
 
 # SCIM filter (RFC 7644) of the reloads listing: the statuses of ``Reload.is_active``.
 ACTIVE_FILTER = '(status eq "QUEUED" or status eq "RELOADING" or status eq "CANCELING")'
+
+StartKind = Literal["started", "pending", "forbidden", "quota", "not_found"]
+
+
+@dataclass(frozen=True)
+class StartResult:
+    """What ``POST /api/v1/reloads`` answered, in the program's terms."""
+
+    kind: StartKind
+    reload: Reload | None = None
+    detail: str = ""
+
 
 PagesOf = Callable[[str, dict[str, Any]], Iterator[Page]]
 EachApp = Callable[[Callable[[str], Reload | None], Iterable[str]], list[Reload | None]]
@@ -119,3 +133,14 @@ def _if_recent(reload: Reload | None, created_since: datetime) -> Reload | None:
     if reload is None or reload.creation_time >= created_since or reload.is_active:
         return reload
     return None
+
+
+def refused_start(error: ApiError) -> StartResult:
+    """A start the tenant refused, in the program's terms; other refusals are raised."""
+    if error.status == 403 and error.code == "RELOADS-013":
+        return StartResult("quota", detail=f"{error.code}: {error.title}")
+    if error.status == 403:
+        return StartResult("forbidden", detail=f"{error.code}: {error.title}")
+    if error.status == 404:
+        return StartResult("not_found", detail=f"{error.code}: {error.title}")
+    raise error

@@ -1,14 +1,14 @@
 """One HTTP exchange with the tenant: counting, retrying reads, and mapping errors.
 
 Everything below the tenant client's methods goes through ``Sender.send``, so every call is
-counted per endpoint and every httpx or JSON failure becomes a ``qlik.errors`` exception.
+counted per endpoint, asks the budget first, is bounded in total time, and every httpx or JSON
+failure becomes a ``qlik.errors`` exception.
 """
 
 from __future__ import annotations
 
 import random
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -17,6 +17,8 @@ import httpx
 from loguru import logger
 from pydantic import BaseModel, ValidationError
 
+from qlik.budget import Budget
+from qlik.deadline import exchange
 from qlik.errors import (
     ApiError,
     AuthenticationError,
@@ -25,7 +27,7 @@ from qlik.errors import (
     RateLimitedError,
     TransientError,
 )
-from qlik.limits import RateLimiter
+from qlik.limits import RateLimiter, RateLimits
 from qlik.models import ErrorBody
 from qlik.tiers import TierGate, tier_of
 
@@ -49,7 +51,12 @@ class CallCounter(Counter[str]):
 
 
 class Sender:
-    """Sends requests for the tenant client; read retries back off with jitter."""
+    """Sends requests for the tenant client; read retries back off with jitter.
+
+    ``budget`` is asked before every call and does every wait (backoff, blocked tiers, the
+    limiter); ``timeout_s`` bounds each exchange as a whole. ``sleep`` replaces the budget's
+    real wait (tests record waits with it); the budget is still asked before and after.
+    """
 
     def __init__(
         self,
@@ -57,23 +64,44 @@ class Sender:
         *,
         retries: int = 3,
         backoff_s: float = 0.5,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         gate: TierGate | None = None,
         limiter: RateLimiter | None = None,
+        limits: RateLimits | None = None,
+        budget: Budget | None = None,
+        timeout_s: float | None = None,
     ) -> None:
         self.http = http
         self.calls = CallCounter()
+        self.budget = budget or Budget()
         self._retries = retries
         self._backoff_s = backoff_s
-        self._sleep = sleep
-        self._gate = gate or TierGate(sleep=sleep)
-        self.limiter = limiter or RateLimiter(sleep=sleep)
+        self._timeout_s = timeout_s
+        self._wait = self.budget.sleep if sleep is None else _asking(self.budget, sleep)
+        self._gate = gate or TierGate(sleep=self._wait)
+        self.limiter = limiter or RateLimiter(limits, sleep=self._wait)
 
-    def send(self, endpoint: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """Send once or, for reads, until it succeeds or the retries are spent."""
+    def send(
+        self,
+        endpoint: str,
+        method: str,
+        url: str,
+        *,
+        before_send: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send once or, for reads, until it succeeds or the retries are spent.
+
+        ``before_send`` runs right before each attempt goes out, after every wait (slot, tier
+        block): what it raises stops the call unsent. Starts use it to re-check their lease.
+
+        ``OutOfTimeError`` (a ``NotSentError``) when the budget refuses a call or a wait: that
+        attempt never reached the tenant. An exchange that outlives ``timeout_s`` fails like a
+        network timeout: ``TransientError``, retried for reads, uncertain for writes.
+        """
         target = self._on_tenant(url)
         for attempt in range(self._retries + 1):
-            answer = self._attempt(endpoint, method, target, **kwargs)
+            answer = self._attempt(endpoint, method, target, before_send, **kwargs)
             if isinstance(answer, httpx.Response):
                 return answer
             failure = answer
@@ -83,11 +111,16 @@ class Sender:
         raise AssertionError("unreachable")
 
     def _attempt(
-        self, endpoint: str, method: str, url: str | httpx.URL, **kwargs: Any
+        self,
+        endpoint: str,
+        method: str,
+        url: str | httpx.URL,
+        before_send: Callable[[], None] | None,
+        **kwargs: Any,
     ) -> httpx.Response | QlikError:
         """The answer, or the failure to retry; failures that must not be retried are raised."""
         try:
-            return self._send_once(endpoint, method, url, **kwargs)
+            return self._send_once(endpoint, method, url, before_send, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout) as error:
             # Nothing reached the tenant, so even a POST may be repeated.
             return TransientError(f"{endpoint}: cannot connect: {error}")
@@ -104,7 +137,12 @@ class Sender:
             raise BadResponseError(f"{endpoint}: {type(error).__name__}: {error}") from None
 
     def _send_once(
-        self, endpoint: str, method: str, url: str | httpx.URL, **kwargs: Any
+        self,
+        endpoint: str,
+        method: str,
+        url: str | httpx.URL,
+        before_send: Callable[[], None] | None,
+        **kwargs: Any,
     ) -> httpx.Response:
         tier = tier_of(method, endpoint)
         counted_as = f"{method} {endpoint}"
@@ -115,8 +153,12 @@ class Sender:
         self.limiter.acquire(tier)
         try:
             self._gate.wait(tier)
+            self.budget.check(counted_as)
+            if before_send is not None:
+                before_send()
             self.calls.tally(counted_as)
-            response = self.http.request(method, url, extensions=extensions, **kwargs)
+            with exchange(self._timeout_s):
+                response = self.http.request(method, url, extensions=extensions, **kwargs)
         finally:
             self.limiter.release(tier)
         if response.status_code >= 400:
@@ -131,9 +173,10 @@ class Sender:
     def _pause(self, endpoint: str, attempt: int, failure: Exception) -> None:
         if isinstance(failure, RateLimitedError) and failure.told:
             return  # the tier gate waits out Retry-After before the next call of the tier
+        self.budget.check(endpoint)  # stopping: say so rather than announce a retry
         delay = self._backoff_s * (2**attempt) * (0.5 + random.random())
         logger.warning("{}; retrying in {:.1f}s", failure, delay)
-        self._sleep(delay)
+        self._wait(delay)
 
     def _on_tenant(self, url: str) -> str | httpx.URL:
         """A link's path and query on the tenant's own scheme, host and port.
@@ -148,6 +191,17 @@ class Sender:
         if not link.scheme and not link.host:
             return url  # relative: httpx joins it to base_url
         return self.http.base_url.copy_with(raw_path=link.raw_path)
+
+
+def _asking(budget: Budget, sleep: Callable[[float], None]) -> Callable[[float], None]:
+    """``sleep``, refused by ``budget`` before it begins and after it ends."""
+
+    def wait(seconds: float) -> None:
+        budget.check("wait")
+        sleep(seconds)
+        budget.check("wait")
+
+    return wait
 
 
 def _too_long_to_wait(failure: QlikError) -> bool:

@@ -18,6 +18,8 @@ from scheduler import commands
 from scheduler.config import load
 from scheduler.lock import LockHeldError
 from scheduler.logs import configure_logging
+from scheduler.output import ScrubbedStdio
+from scheduler.scrub import Scrubber
 from scheduler.settings import SettingsError
 from state.database import StateError
 
@@ -70,8 +72,12 @@ def _add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     _add_sweep(sub, common)
     run = sub.add_parser("run", parents=[common], help="background process: sweep every N minutes")
     run.add_argument(
-        "--interval-minutes", type=int, metavar="N", help="minutes between sweeps (default 2)"
+        "--interval-minutes",
+        type=float,
+        metavar="N",
+        help="minutes between sweeps, a decimal of at least 0.25 (default 0.5)",
     )
+    _add_new_database(run)
     run.set_defaults(handler=commands.cmd_run)
     status = sub.add_parser(
         "status", parents=[common], help="cursor, last sweeps and recent decisions"
@@ -125,40 +131,63 @@ def _add_sweep(sub: Any, common: argparse.ArgumentParser) -> None:
         "--since", metavar="ISO", help="read events from this time instead of the cursor"
     )
     sweep.add_argument("--json", action="store_true", help="print the sweep report as JSON")
+    _add_new_database(sweep)
     sweep.set_defaults(handler=commands.cmd_sweep)
 
 
+def _add_new_database(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--new-database",
+        action="store_true",
+        help="accept an emptied (zero-byte) database and start afresh",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script and ``python -m scheduler``; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    # A redirected stdout on Windows uses the ANSI code page: an app name it lacks must not
-    # end the command.
-    if hasattr(sys.stdout, "reconfigure"):
-        sys.stdout.reconfigure(errors="replace")
-    # The demo and the simulator narrate on stdout; routine sweep logs would drown them.
-    quiet = args.command in ("demo", "sim")
-    args.log_level = args.log_level or ("WARNING" if quiet else "INFO")
-    # Settings errors are logged before the settings exist: the flag alone decides JSON here.
-    configure_logging(args.log_level, json_lines=bool(args.log_json))
-    code = 0
-    try:
-        loaded = load(args.config, _setting_flags(args))
-        settings = loaded.settings
-        if settings.log_file is not None or settings.log_json:
-            configure_logging(args.log_level, settings.log_file, json_lines=settings.log_json)
-        args.chain = loaded.chain  # the commands that sweep take their chains from here
-        code = int(args.handler(args, settings))
-        # Buffered output is otherwise written at exit, outside this try: a closed pipe shows here.
-        sys.stdout.flush()
-        return code
-    except (SettingsError, LockHeldError, StateError, QlikError) as error:
-        logger.error("{}", error)
-        return int(error.exit_code)
-    except BrokenPipeError:
-        # The reader went away (`reload-chain status | head`): not an error of ours, and the
-        # command's own exit code (a sweep's 1 or 2) still stands.
-        _silence_stdout()
-        return code
+    """Entry point of the console script and ``python -m scheduler``; returns the exit code.
+
+    All it and the libraries write to stdout, stderr and the log file is scrubbed: of bearer
+    tokens from the start, of the configured secrets once the settings are read.
+    """
+    with ScrubbedStdio(Scrubber()) as stdio:
+        args = build_parser().parse_args(argv)
+        # A redirected stdout on Windows uses the ANSI code page: an app name it lacks must not
+        # end the command.
+        if hasattr(sys.stdout, "reconfigure"):
+            sys.stdout.reconfigure(errors="replace")
+        # The demo and the simulator narrate on stdout; routine sweep logs would drown them.
+        quiet = args.command in ("demo", "sim")
+        args.log_level = args.log_level or ("WARNING" if quiet else "INFO")
+        # Settings errors are logged before the settings exist: the flag alone decides JSON here.
+        configure_logging(args.log_level, json_lines=bool(args.log_json))
+        code = 0
+        try:
+            loaded = load(args.config, _setting_flags(args))
+            settings = loaded.settings
+            scrubber = Scrubber.for_settings(settings)
+            stdio.use(scrubber)
+            configure_logging(
+                args.log_level, settings.log_file, json_lines=settings.log_json, scrubber=scrubber
+            )
+            args.chain = loaded.chain  # the commands that sweep take their chains from here
+            code = int(args.handler(args, settings))
+            # Buffered output is otherwise written at exit, outside this try: a closed pipe
+            # shows here.
+            sys.stdout.flush()
+            return code
+        except (SettingsError, LockHeldError, StateError, QlikError) as error:
+            logger.error("{}", error)
+            return int(error.exit_code)
+        except BrokenPipeError:
+            # The reader went away (`reload-chain status | head`): not an error of ours, and the
+            # command's own exit code (a sweep's 1 or 2) still stands.
+            _silence_stdout()
+            return code
+        except Exception:
+            # A bug. The interpreter would print its traceback after main() returned, past the
+            # scrubbing; a library's error may quote a secret.
+            logger.exception("unexpected error (a bug: please report it)")
+            return 1
 
 
 def _silence_stdout() -> None:

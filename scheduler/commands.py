@@ -32,12 +32,14 @@ from scheduler.lock import LockHeldError, sweep_lock
 from scheduler.output import print_json, print_sweep, table
 from scheduler.progress import progress_for
 from scheduler.runner import build_scheduler, run_until_stopped
+from scheduler.scrub import Scrubber
 from scheduler.settings import Settings, SettingsError
 from scheduler.simulate import serve
 from scheduler.status import show_status
 from scheduler.windows_task import write_task
-from state.database import StateError, open_database
+from state.database import StateError, check_integrity, open_database
 from state.store import Store
+from state.watermark import Watermark
 
 
 @contextmanager
@@ -57,22 +59,34 @@ def sweep_context(
         client = connect(
             tenant_url,
             credentials,
+            timeout_s=settings.http_timeout_seconds,
             max_concurrency=settings.max_concurrency,
             rate_limits=rate_limits,
         )
         try:
-            store = Store(db, str(settings.database))
-            yield SweepContext(client, store, settings, chain or ChainFile())
+            store = Store(db, str(settings.database), Scrubber.for_settings(settings).scrub)
+            in_memory = db.conn.execute("pragma database_list").fetchone()[2] == ""
+            watermark = None if in_memory else Watermark(settings.database)
+            yield SweepContext(client, store, settings, chain or ChainFile(), watermark=watermark)
         finally:
             client.close()
     finally:
         db.close()
 
 
-def open_locked(database: Path) -> Database:
-    """Open and migrate the database under the sweep lock, so two first runs cannot collide."""
+def open_locked(database: Path, *, new_database: bool = False) -> Database:
+    """Open, migrate and check the database under the sweep lock (two first runs cannot collide).
+
+    ``run`` keeps it open for days: a damaged file is one clear line now, not a crash later.
+    """
     with sweep_lock(database):
-        return open_database(database)
+        db = open_database(database, new_database=new_database)
+        try:
+            check_integrity(db, str(database))
+        except StateError:
+            db.close()
+            raise
+        return db
 
 
 def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
@@ -87,7 +101,11 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
     else:
         with (
             sweep_lock(settings.database),
-            sweep_context(settings, open_database(settings.database), _chain(args)) as ctx,
+            sweep_context(
+                settings,
+                open_database(settings.database, new_database=args.new_database),
+                _chain(args),
+            ) as ctx,
         ):
             report = run_sweep(replace(ctx, progress=progress), now, since=since)
     if args.json:
@@ -113,7 +131,8 @@ def _dry_run(
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """``reload-chain run``: sweep every ``interval_minutes`` until stopped."""
     settings.require_tenant()  # before the lock file or database is created
-    with sweep_context(settings, open_locked(settings.database), _chain(args)) as ctx:
+    db = open_locked(settings.database, new_database=args.new_database)
+    with sweep_context(settings, db, _chain(args)) as ctx:
 
         def sweep_job() -> None:
             try:
@@ -123,11 +142,13 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                 logger.warning("{}", error)
             except (QlikError, StateError) as error:
                 logger.error(
-                    "sweep failed, next one in {} min: {}", settings.interval_minutes, error
+                    "sweep failed, next one in {:g} min: {}", settings.interval_minutes, error
                 )
 
-        logger.info("sweeping every {} min; Ctrl+C or SIGTERM stops", settings.interval_minutes)
-        run_until_stopped(build_scheduler(sweep_job, settings.interval_minutes, utc_now()))
+        logger.info("sweeping every {:g} min; Ctrl+C or SIGTERM stops", settings.interval_minutes)
+        scheduler = build_scheduler(sweep_job, settings.interval_minutes, utc_now())
+        # A stop ends the calls of a running sweep within seconds; it is then left safe.
+        run_until_stopped(scheduler, on_stop=ctx.client.budget.stop)
     logger.info("stopped")
     return 0
 

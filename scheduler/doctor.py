@@ -5,16 +5,21 @@ Every failed check says what to do about it.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TextIO
+
+from sqlite_utils import Database
 
 from jobs.chainfile import ChainFile
 from jobs.graph import ChainGraph, build_graph
 from qlik.client import QlikClient, connect
 from qlik.errors import ApiError, AuthenticationError, QlikError
 from scheduler.settings import Settings, SettingsError
+from state.database import StateError, check_integrity, refuse_emptied, state_errors
 
 # An app id no tenant has: enough to learn how reloads can be listed, without side effects.
 PROBE_APP = "00000000-0000-0000-0000-000000000000"
@@ -43,14 +48,36 @@ def run_doctor(settings: Settings, chain: ChainFile, now: datetime, out: TextIO)
     return 0 if not failed else 1
 
 
+def _database(path: Path) -> Check:
+    """The state database is sound (``PRAGMA quick_check``), if there is one yet."""
+    if not path.exists():
+        return Check("database", True, f"{path} does not exist yet; the first sweep creates it")
+    try:
+        refuse_emptied(path)
+        with state_errors(str(path)):
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            check_integrity(Database(db), str(path))
+        finally:
+            db.close()
+    except StateError as error:
+        return Check(
+            "database", False, str(error), "restore it from a backup (reload-chain backup)"
+        )
+    return Check("database", True, f"{path} passed PRAGMA quick_check")
+
+
 def diagnose(settings: Settings, chain: ChainFile, now: datetime) -> list[Check]:
     """The checks, in order; the tenant is only asked once the settings are complete."""
     try:
         tenant_url, credentials = settings.require_tenant()
     except SettingsError as error:
         return [Check("settings", False, str(error), "set it and run doctor again")]
-    checks = [Check("settings", True, f"tenant {tenant_url}, database {settings.database}")]
-    client = connect(tenant_url, credentials)
+    checks = [
+        Check("settings", True, f"tenant {tenant_url}, database {settings.database}"),
+        _database(settings.database),
+    ]
+    client = connect(tenant_url, credentials, timeout_s=settings.http_timeout_seconds)
     try:
         identity = _identity(client)
         checks.append(identity)

@@ -1,6 +1,8 @@
 """Logging: loguru is configured here, from ``main()`` only; stdlib logging is routed into it.
 
-Where logs go: stderr always; with ``log_file`` set, that file as well.
+Where logs go: stderr always; with ``log_file`` set, that file as well. Every sink writes only
+text passed through a ``Scrubber`` (``scheduler.scrub``): the whole line, traceback included,
+whatever logged it (our code, httpx, apscheduler). Without one, bearer tokens are still removed.
 
 Rotation and retention of ``log_file``: the file is rotated when the next line would take it
 past 10 MB; the rotated file is renamed beside it with its creation time
@@ -14,13 +16,15 @@ rotations of ``log_file`` are ever deleted. Several processes (``run``, a Task S
 JSON lines (``--log-json``, ``log_json``): each record is one JSON object on one line, on stderr
 and in the file alike, with ``time`` (UTC, ISO 8601), ``level``, ``message``, ``name``,
 ``function``, ``line`` and, for errors logged with a traceback, ``exception`` (the traceback
-text). Nothing else of the record is written: no values bound with ``logger.bind`` or passed as
-keyword arguments, no local variables (``diagnose`` is off, in text mode too), no colour codes.
+text as Python prints it; the text log file shows the same rendering). Nothing else of the
+record is written: no values bound with ``logger.bind`` or passed as keyword arguments, no
+local variables (``diagnose`` is off, in text mode too), no colour codes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import inspect
 import json
 import logging
@@ -28,15 +32,17 @@ import os
 import re
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
 from qlik.times import format_time
+from scheduler.scrub import Scrubber
 
 if TYPE_CHECKING:
-    from loguru import Record
+    from loguru import Record, RecordException
 
 STDERR_FORMAT = "<green>{time:YYYY-MM-DD HH:mm:ss}</green> <level>{level: <7}</level> {message}"
 FILE_FORMAT = "{time:YYYY-MM-DDTHH:mm:ss.SSSZ} {level: <7} {name}:{function}:{line} {message}"
@@ -44,8 +50,8 @@ ROTATION_BYTES = 10 * 1024 * 1024
 KEEP_ROTATED = 10
 # Third-party loggers and the least level they may pass on at our default level.
 QUIET_LIBRARIES = {"httpx": "WARNING", "httpcore": "WARNING", "apscheduler": "INFO"}
-# The JSON object travels in the record's extra: a format string would be parsed for markup.
-_JSON_KEY = "reload_chain_json"
+# A line rendered here travels in the record's extra: a format string would be parsed for markup.
+_LINE_KEY = "reload_chain_line"
 
 
 class InterceptHandler(logging.Handler):
@@ -76,16 +82,35 @@ def json_line(record: Record) -> str:
     }
     error = record["exception"]
     if error is not None:
-        # The standard rendering: file, line and source text of each frame, never their locals.
-        fields["exception"] = "".join(
-            traceback.format_exception(error.type, error.value, error.traceback)
-        )
+        fields["exception"] = _traceback_text(error)
     return json.dumps(fields, default=str)
 
 
-def _json_format(record: Record) -> str:
-    record["extra"][_JSON_KEY] = json_line(record)
-    return "{extra[" + _JSON_KEY + "]}\n"
+def text_line(record: Record) -> str:
+    """One log record as a line of the text log file, its traceback (if any) below it."""
+    line = FILE_FORMAT.format_map(record)
+    error = record["exception"]
+    return line if error is None else f"{line}\n{_traceback_text(error).rstrip()}"
+
+
+def _traceback_text(error: RecordException) -> str:
+    # The standard rendering: file, line and source text of each frame, never their locals.
+    return "".join(traceback.format_exception(error.type, error.value, error.traceback))
+
+
+class ScrubbedFormat:
+    """A loguru format function: the line is rendered by ``render`` and scrubbed here.
+
+    Loguru writes a file sink itself, so the text is scrubbed before it gets there.
+    """
+
+    def __init__(self, render: Callable[[Record], str], scrubber: Scrubber) -> None:
+        self.render, self.scrubber = render, scrubber
+
+    def __call__(self, record: Record) -> str:
+        """The template loguru fills: the scrubbed line, put in the record's extra."""
+        record["extra"][_LINE_KEY] = self.scrubber.scrub(self.render(record))
+        return "{extra[" + _LINE_KEY + "]}\n"
 
 
 class RotatedFiles:
@@ -125,25 +150,30 @@ def configure_logging(
     json_lines: bool = False,
     rotation_bytes: int = ROTATION_BYTES,
     keep_rotated: int = KEEP_ROTATED,
+    scrubber: Scrubber | None = None,
 ) -> None:
     """Log to stderr, and to a rotated file when ``log_file`` is set; JSON lines if asked.
 
     ``rotation_bytes`` and ``keep_rotated`` are the rotation size and how many rotated files
-    are kept (see the module docstring).
+    are kept (see the module docstring). Every line is scrubbed by ``scrubber``, by default
+    one that knows no secret but still removes bearer tokens.
     """
     logger.remove()
+    scrubber = scrubber or Scrubber()
     # diagnose=False: loguru would otherwise print local variables, secrets among them.
     common: dict[str, Any] = {"level": level, "backtrace": False, "diagnose": False}
-    stderr = _stderr_sink()
+    json_format = ScrubbedFormat(json_line, scrubber)
+    stderr = CurrentStderr(scrubber)
     if json_lines:
-        logger.add(stderr, format=_json_format, colorize=False, **common)
+        logger.add(stderr, format=json_format, colorize=False, **common)
     else:
-        logger.add(stderr, format=STDERR_FORMAT, colorize=None, **common)
+        colorize = None if _console_shows_colours() else False
+        logger.add(stderr, format=STDERR_FORMAT, colorize=colorize, **common)
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         logger.add(
             log_file,
-            format=_json_format if json_lines else FILE_FORMAT,
+            format=json_format if json_lines else ScrubbedFormat(text_line, scrubber),
             rotation=rotation_bytes,
             retention=RotatedFiles(log_file, keep_rotated),
             encoding="utf-8",
@@ -154,15 +184,19 @@ def configure_logging(
 
 
 class CurrentStderr:
-    """Whatever ``sys.stderr`` is when a line is written, not what it was at setup.
+    """Whatever ``sys.stderr`` is when a line is written, not what it was at setup; scrubbed.
 
     The sweep's progress bar swaps ``sys.stderr`` for a proxy that prints lines above the bar;
-    a sink holding the original stream would write into the bar's line instead.
+    a sink holding the original stream would write into the bar's line instead. Loguru writes
+    the whole line here, traceback and colour codes included, so all of it is scrubbed.
     """
 
+    def __init__(self, scrubber: Scrubber | None = None) -> None:
+        self.scrubber = scrubber or Scrubber()
+
     def write(self, text: str) -> None:
-        """Write to the current stderr."""
-        sys.stderr.write(text)
+        """Write the scrubbed text to the current stderr."""
+        sys.stderr.write(self.scrubber.scrub(text))
 
     def flush(self) -> None:
         """Flush the current stderr."""
@@ -173,9 +207,24 @@ class CurrentStderr:
         return sys.stderr.isatty()
 
 
-def _stderr_sink() -> Any:
-    # On Windows loguru translates colours for the console only when given sys.stderr itself.
-    return sys.stderr if sys.platform == "win32" else CurrentStderr()
+def _console_shows_colours() -> bool:
+    """Whether colour codes can go to a terminal: on Windows, once colorama enabled them.
+
+    Loguru converts colours for a Windows console only when its sink is ``sys.stderr`` itself,
+    which cannot be scrubbed; colorama (a loguru dependency there) turns the console's own
+    colour support on instead.
+    """
+    if sys.platform != "win32":
+        return True
+    try:
+        colorama = importlib.import_module("colorama")
+    except ImportError:
+        return False
+    enable = getattr(colorama, "just_fix_windows_console", None)
+    if enable is None:
+        return False
+    enable()
+    return True
 
 
 def _route_stdlib_logging(level: str) -> None:

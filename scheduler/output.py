@@ -1,13 +1,98 @@
-"""What the commands print on stdout: plain tables for people, JSON for programs."""
+"""What the commands print on stdout: plain tables for people, JSON for programs.
+
+While ``main()`` runs, ``sys.stdout`` and ``sys.stderr`` are ``ScrubbedStream``s (see
+``ScrubbedStdio``): whatever writes to them (a command, ``print``, rich's progress bar, a
+library's warning) has its text scrubbed of secrets and bearer tokens on the way out.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any, TextIO
+import sys
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+from typing import Any, TextIO, cast
 
 from jobs.report import SweepReport
 from qlik.times import format_time
+from scheduler.scrub import Scrubber
+
+
+class ScrubbedStream:
+    """A text stream passing every write on scrubbed; everything else is the wrapped stream's.
+
+    ``isatty``, ``fileno``, ``encoding``, ``reconfigure`` and the rest behave as the wrapped
+    stream's own, so ``print``, rich and ``os.dup2`` on ``fileno()`` work unchanged.
+    """
+
+    def __init__(self, stream: TextIO, scrubber: Scrubber) -> None:
+        self.wrapped = stream
+        self.scrubber = scrubber
+
+    def write(self, text: str) -> int:
+        """Write ``text`` scrubbed; returns ``len(text)``, what the caller gave."""
+        self.wrapped.write(self.scrubber.scrub(text))
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        """Write each line, scrubbed."""
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        """Flush the wrapped stream."""
+        self.wrapped.flush()
+
+    def isatty(self) -> bool:
+        """Whether the wrapped stream is a terminal."""
+        return self.wrapped.isatty()
+
+    def fileno(self) -> int:
+        """The wrapped stream's file descriptor."""
+        return self.wrapped.fileno()
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "wrapped":  # not set yet (a copy being built): no endless recursion
+            raise AttributeError(name)
+        return getattr(self.wrapped, name)
+
+
+class ScrubbedStdio:
+    """``sys.stdout`` and ``sys.stderr`` scrubbed inside ``with``; the originals back after it."""
+
+    def __init__(self, scrubber: Scrubber) -> None:
+        self.scrubber = scrubber
+        self._originals: tuple[TextIO, TextIO] = (sys.stdout, sys.stderr)
+        self._streams: list[ScrubbedStream] = []
+
+    def __enter__(self) -> ScrubbedStdio:
+        self._originals = (sys.stdout, sys.stderr)
+        self._streams = []
+        stdout, stderr = (self._wrap(stream) for stream in self._originals)
+        sys.stdout, sys.stderr = cast(TextIO, stdout), cast(TextIO, stderr)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        sys.stdout, sys.stderr = self._originals
+
+    def use(self, scrubber: Scrubber) -> None:
+        """Scrub with ``scrubber`` from now on (the settings' secrets, once they are read)."""
+        self.scrubber = scrubber
+        for stream in self._streams:
+            stream.scrubber = scrubber
+
+    def _wrap(self, stream: TextIO | None) -> ScrubbedStream | None:
+        # No stream at all (pythonw): print() skips None, a wrapper would fail instead.
+        if stream is None:
+            return None
+        wrapper = ScrubbedStream(stream, self.scrubber)
+        self._streams.append(wrapper)
+        return wrapper
 
 
 def print_json(payload: Any, out: TextIO) -> None:

@@ -44,27 +44,35 @@ class _WakefulScheduler(BlockingScheduler):  # type: ignore[misc]
 
 
 def build_scheduler(
-    job: Callable[[], object], interval_minutes: int, first_run: datetime
+    job: Callable[[], object], interval_minutes: float, first_run: datetime
 ) -> BlockingScheduler:
     """A scheduler with one sweep job: never two at once, missed runs coalesced into one."""
     scheduler = _WakefulScheduler(executors={"default": ThreadPoolExecutor(1)}, timezone=UTC)
     scheduler.add_job(
         job,
-        IntervalTrigger(minutes=interval_minutes, timezone=UTC),
+        IntervalTrigger(seconds=interval_minutes * 60, timezone=UTC),
         id="sweep",
         name="sweep",
         next_run_time=first_run,
         max_instances=1,
         coalesce=True,
         # A run later than one interval is dropped: the next sweep covers its events anyway.
-        misfire_grace_time=interval_minutes * 60,
+        # APScheduler wants whole seconds here.
+        misfire_grace_time=max(1, round(interval_minutes * 60)),
     )
     scheduler.add_listener(_log_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
     return scheduler
 
 
-def run_until_stopped(scheduler: BlockingScheduler) -> None:
-    """Block until SIGTERM or Ctrl+C; the running sweep finishes before this returns."""
+def run_until_stopped(
+    scheduler: BlockingScheduler, on_stop: Callable[[], None] | None = None
+) -> None:
+    """Block until SIGTERM or Ctrl+C; the running sweep ends before this returns.
+
+    On the first signal ``on_stop`` runs first (in the signal handler, so it must only flip a
+    switch, as ``Budget.stop`` does): the running sweep then makes no new call and its call in
+    flight ends within about a second, so the sweep ends within seconds whatever it was doing.
+    """
 
     stopping = False
 
@@ -75,7 +83,11 @@ def run_until_stopped(scheduler: BlockingScheduler) -> None:
             logger.info("{} received: already stopping, waiting for the running sweep", name)
             return
         stopping = True
-        logger.info("{} received: stopping after the running sweep", name)
+        if on_stop is None:
+            logger.info("{} received: stopping after the running sweep", name)
+        else:
+            logger.info("{} received: stopping; the running sweep makes no new call", name)
+            on_stop()
         scheduler.shutdown(wait=True)
 
     previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}

@@ -8,6 +8,7 @@ from (``--interval-minutes``, ``RELOAD_CHAIN_TOLERANCE_MINUTES``, ``reload-chain
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,6 +20,8 @@ from qlik.auth import ClientCredentials, Credentials
 from qlik.events import APP_RELOAD_FINISHED, EventType
 
 CONFIG_FILE_NAME = "reload-chain.toml"
+# Whitespace or control characters: never part of a real API key or client secret.
+_UNPRINTABLE = re.compile(r"[\s\x00-\x1f\x7f]")
 CONFIG_ENV = "RELOAD_CHAIN_CONFIG"
 # Tables of the settings file that hold chain definitions, not settings.
 CHAIN_TABLES = frozenset({"apps", "edge", "join"})
@@ -40,8 +43,18 @@ ENVIRONMENT: dict[str, str] = {
     "event_type": "RELOAD_CHAIN_EVENT_TYPE",
     "max_concurrency": "RELOAD_CHAIN_MAX_CONCURRENCY",
     "log_json": "RELOAD_CHAIN_LOG_JSON",
+    "http_timeout_seconds": "RELOAD_CHAIN_HTTP_TIMEOUT_SECONDS",
+    "late_window_minutes": "RELOAD_CHAIN_LATE_WINDOW_MINUTES",
+    "late_check_minutes": "RELOAD_CHAIN_LATE_CHECK_MINUTES",
+    "max_sweep_minutes": "RELOAD_CHAIN_MAX_SWEEP_MINUTES",
 }
 PATH_KEYS = ("database", "log_file")
+
+
+DAY_MINUTES = 24 * 60
+WEEK_MINUTES = 7 * DAY_MINUTES
+# Qlik keeps audit events 90 days: nothing older can be read, so no window reaches further back.
+AUDIT_RETENTION_MINUTES = 90 * DAY_MINUTES
 
 
 class SettingsError(Exception):
@@ -66,17 +79,23 @@ class Settings(BaseSettings):
     client_secret: SecretStr | None = None
     database: Path = Field(default_factory=default_database)
     tag_prefix: str = Field("next-", min_length=1)
-    tolerance_minutes: int = Field(10, ge=0)
+    # Every number has a sane range: 10**18 minutes is refused with one line, not an
+    # OverflowError deep inside a sweep.
+    tolerance_minutes: int = Field(10, ge=0, le=WEEK_MINUTES)
     only_managed_spaces: bool = False
     auto_resolve_access: bool = True
-    interval_minutes: int = Field(2, ge=1)
-    overlap_minutes: int = Field(5, ge=0)
-    first_run_lookback_minutes: int = Field(60, ge=1)
+    interval_minutes: float = Field(0.5, ge=0.25, le=DAY_MINUTES)
+    overlap_minutes: int = Field(5, ge=0, le=DAY_MINUTES)
+    first_run_lookback_minutes: int = Field(60, ge=1, le=AUDIT_RETENTION_MINUTES)
     log_file: Path | None = None
     event_type: EventType = APP_RELOAD_FINISHED
     # Independent reads (items batches, spaces, per-app reloads) in flight at once.
     max_concurrency: int = Field(4, ge=1, le=16)
     log_json: bool = False
+    http_timeout_seconds: float = Field(30.0, ge=1, le=600)
+    late_window_minutes: int = Field(60, ge=0, le=AUDIT_RETENTION_MINUTES)
+    late_check_minutes: int = Field(10, ge=0, le=DAY_MINUTES)
+    max_sweep_minutes: float = Field(30.0, ge=1, le=DAY_MINUTES)
 
     @classmethod
     def settings_customise_sources(
@@ -94,6 +113,18 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_home(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
+
+    @field_validator("api_key", "client_secret")
+    @classmethod
+    def _no_whitespace_in_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # A trailing CR/LF (a TOML """ string, a file read into a variable) would make httpx
+        # quote the whole header, secret included, in its error. The value is never shown.
+        if value is not None and _UNPRINTABLE.search(value.get_secret_value()):
+            raise ValueError(
+                "holds whitespace or control characters (a trailing newline or space?); "
+                "remove them (the value is not shown)"
+            )
+        return value
 
     @field_validator("tenant_url")
     @classmethod

@@ -35,6 +35,8 @@ def status_json(history: History) -> dict[str, Any]:
         "sweeps": history.sweeps,
         "decisions": history.decisions,
         "repeatedly_skipped": [skip_as_json(skip) for skip in history.repeatedly_skipped],
+        "late_events": history.late,
+        "unsettled": history.unsettled,
     }
 
 
@@ -47,6 +49,7 @@ def render_status(history: History, console: Console) -> None:
         missing = "" if history.exists else " (the database is created by the first sweep)"
         console.print(Text(f"\nno sweep yet{missing}"))
         return
+    _print_late_and_unsettled(history, console)
     tables = [_sweeps_table(history.sweeps)]
     if history.decisions:
         tables.append(_decisions_table(history.decisions))
@@ -55,6 +58,24 @@ def render_status(history: History, console: Console) -> None:
     for table in tables:
         console.print()
         console.print(table)
+
+
+def _print_late_and_unsettled(history: History, console: Console) -> None:
+    late = history.late
+    if late.get("events"):
+        worst = late.get("worst_lag_s") or 0.0
+        console.print(
+            Text.assemble(
+                ("late     ", "bold"),
+                f"{late['events']} events found late, worst {worst / 60:.1f} min after their "
+                f"time (last {_when(late.get('last_seen'))})",
+            )
+        )
+    if history.unsettled:
+        apps = ", ".join(history.unsettled)
+        console.print(
+            Text.assemble(("unsettled ", "bold red"), f"not started until checked: {apps}")
+        )
 
 
 def _sweeps_table(sweeps: list[dict[str, Any]]) -> Table:

@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from state.migrations import MIGRATIONS, Migration
+from state.watermark import watermark_path
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -22,6 +23,18 @@ class StateError(Exception):
 
 class SchemaTooNewError(StateError):
     """The database was written by a newer reload-chain; this one must not touch it."""
+
+    exit_code = 2
+
+
+class DamagedDatabaseError(StateError):
+    """The file is not a sound reload-chain database; it will not mend itself (exit 2)."""
+
+    exit_code = 2
+
+
+class EmptiedDatabaseError(StateError):
+    """An existing database file of zero bytes: its memory of past starts is gone."""
 
     exit_code = 2
 
@@ -46,9 +59,42 @@ def state_errors(path: str) -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as error:
-        hint = _HINTS.get(getattr(error, "sqlite_errorname", ""), "")
+        name = getattr(error, "sqlite_errorname", "")
+        hint = _HINTS.get(name, "")
         suffix = f" ({hint})" if hint else ""
-        raise StateError(f"state database {path}: {error}{suffix}") from error
+        damaged = name in ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+        kind = DamagedDatabaseError if damaged else StateError
+        raise kind(f"state database {path}: {error}{suffix}") from error
+
+
+def check_integrity(db: Database, where: str) -> None:
+    """``PRAGMA quick_check``: a damaged database is one clear line, never a crash later on."""
+    with state_errors(where):
+        problems = [row[0] for row in db.execute("PRAGMA quick_check").fetchall()]
+    if problems != ["ok"]:
+        first = " ".join(problems[0].replace("*** in database main ***", "").split())[:200]
+        raise DamagedDatabaseError(
+            f"state database {where} is damaged (PRAGMA quick_check: {first}); {_DAMAGED}"
+        )
+
+
+def refuse_emptied(path: Path) -> None:
+    """An existing zero-byte database file that once committed a sweep is an error.
+
+    It forgot every start it made. Without a watermark beside it, it never committed one
+    (SQLite creates the file before the first write), so it is simply new.
+    """
+    try:
+        emptied = path.is_file() and path.stat().st_size == 0 and watermark_path(path).exists()
+    except OSError:
+        return  # opening it will say what is wrong
+    if emptied:
+        raise EmptiedDatabaseError(
+            f"state database {path} is an empty file (0 bytes): it was emptied or truncated and "
+            "no longer knows which reloads it started; restore it from a backup, or start afresh "
+            "with --new-database (its first sweep then treats successors that reloaded after "
+            "their source as handled)"
+        )
 
 
 class StateDatabase(Database):
@@ -76,16 +122,24 @@ class StateDatabase(Database):
             raise
 
 
-def open_database(path: str | Path, migrations: tuple[Migration, ...] = MIGRATIONS) -> Database:
+def open_database(
+    path: str | Path,
+    migrations: tuple[Migration, ...] = MIGRATIONS,
+    *,
+    new_database: bool = False,
+) -> Database:
     """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 
-    ``":memory:"`` gives a private in-memory database, for tests.
+    ``":memory:"`` gives a private in-memory database, for tests. An existing file of zero
+    bytes is refused (``EmptiedDatabaseError``) unless ``new_database``.
     """
     where = str(path)
     with state_errors(where):
         if where == ":memory:":
             db = StateDatabase(memory=True)
         else:
+            if not new_database:
+                refuse_emptied(Path(where))
             _make_folder(Path(where))
             # The background runner sweeps on a worker thread; max_instances=1 keeps it
             # to one thread at a time, so sharing the connection across threads is safe.

@@ -73,6 +73,27 @@ class History:
     sweeps: list[dict[str, Any]] = field(default_factory=list)
     decisions: list[dict[str, Any]] = field(default_factory=list)
     repeatedly_skipped: list[RepeatedSkip] = field(default_factory=list)
+    # Events found after the sweep that should have seen them: how many, worst lag, last when.
+    late: dict[str, Any] = field(
+        default_factory=lambda: {"events": 0, "worst_lag_s": None, "last_seen": None}
+    )
+    # Starts not yet known to have reached the tenant; their apps are not started meanwhile.
+    unsettled: list[str] = field(default_factory=list)
+
+
+def late_events(db: Database, where: str = "state database") -> dict[str, Any]:
+    """Late events over the sweeps kept: their number, the worst lag, the last sweep that saw one.
+
+    Only events late by less than ``late_window_minutes`` can be found; a worst lag near it
+    says the window should be wider.
+    """
+    sql = (
+        "select coalesce(sum(late_events), 0), max(late_worst_s), max(started_at) "
+        "from sweeps where late_events > 0"
+    )
+    with state_errors(where):
+        count, worst, last = db.execute(sql).fetchone()
+    return {"events": count, "worst_lag_s": worst, "last_seen": last}
 
 
 def repeatedly_skipped(
@@ -102,6 +123,8 @@ def read_history(
         history.sweeps = store.recent_sweeps(sweeps)
         history.decisions = store.recent_decisions(decisions)
         history.repeatedly_skipped = repeatedly_skipped(db, min_times=min_times, where=str(path))
+        history.late = late_events(db, str(path))
+        history.unsettled = sorted({row.app_id for row in store.unfinished_intents()})
     finally:
         db.close()
     return history

@@ -94,8 +94,20 @@ def _status_indexes(db: Database) -> None:
     db.table("sweeps").create_index(["started_at"])
 
 
+def _fences_and_late_events(db: Database) -> None:
+    # When an intent was written, by the database's clock: a start younger than its deadline
+    # may still be in flight in another process and must not be judged "not started".
+    db.table("ledger").add_column("written_at", str)
+    # One row: the sweep allowed to start reloads, and a counter bumped each time it changes.
+    db.table("lease").create({"name": str, "holder": str, "epoch": int, "taken_at": str}, pk="name")
+    # Events found after the sweep that should have seen them: how many, and the worst lag.
+    db.table("sweeps").add_column("late_events", int)
+    db.table("sweeps").add_column("late_worst_s", float)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial_schema", _initial_schema),
     Migration("0002_intent_evidence", _intent_evidence),
     Migration("0003_status_indexes", _status_indexes),
+    Migration("0004_fences_and_late_events", _fences_and_late_events),
 )

@@ -7,95 +7,63 @@ changes nothing. ``commit_sweep`` writes everything a sweep learned in one trans
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from sqlite_utils import Database
 
 from qlik.times import format_time, parse_time
+from state import lease
 from state.database import state_errors
+from state.lease import Fence
+from state.rows import LedgerRow, Started, SweepCommit
+
+__all__ = ["LedgerRow", "Started", "Store", "SweepCommit"]
 
 AUDIT_CURSOR = "audit_events"
+LATE_CHECK = "late_check"
+# Intents not yet known to have reached the tenant: written before the start was sent
+# (``intent``), or whose answer was lost (``unconfirmed``, the attempt is over).
+UNFINISHED = ("intent", "unconfirmed")
+# The database's clock, for elapsed times only: see ``intent_ages``.
+_DB_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
 
-@dataclass(frozen=True)
-class LedgerRow:
-    """One decision about one successor app in one sweep."""
-
-    sweep_id: str
-    app_id: str
-    decision: str
-    reason: str
-    sources: tuple[str, ...]
-    source_reloads: tuple[str, ...]
-    reload_id: str | None = None
-    detail: str = ""
-    state: str = "done"
-    previous_reload_id: str | None = None
-    source_end: datetime | None = None
-
-    def as_record(self, now: datetime) -> dict[str, Any]:
-        """The row as stored: lists as JSON, times as text."""
-        record = self.__dict__ | {"updated_at": format_time(now)}
-        record["sources"] = json.dumps(list(self.sources))
-        record["source_reloads"] = json.dumps(list(self.source_reloads))
-        record["source_end"] = format_time(self.source_end) if self.source_end else None
-        return record
-
-    @classmethod
-    def from_record(cls, row: dict[str, Any]) -> LedgerRow:
-        """The row as read back from the ``ledger`` table."""
-        return cls(
-            sweep_id=row["sweep_id"],
-            app_id=row["app_id"],
-            decision=row["decision"],
-            reason=row["reason"],
-            sources=tuple(json.loads(row["sources"] or "[]")),
-            source_reloads=tuple(json.loads(row["source_reloads"] or "[]")),
-            reload_id=row["reload_id"],
-            detail=row["detail"] or "",
-            state=row["state"],
-            previous_reload_id=row.get("previous_reload_id"),
-            source_end=parse_time(row["source_end"]) if row.get("source_end") else None,
-        )
-
-
-@dataclass(frozen=True)
-class Started:
-    """A reload this program started, and what started it."""
-
-    app_id: str
-    source_apps: tuple[str, ...]
-    source_reloads: tuple[str, ...]
-
-
-@dataclass
-class SweepCommit:
-    """Everything one sweep writes at its end, applied atomically."""
-
-    sweep: dict[str, Any]
-    # Iterables, consumed once inside the transaction: a catch-up's rows are never all in memory.
-    handled_events: Iterable[dict[str, Any]] = field(default_factory=list)
-    invalid_events: Iterable[dict[str, Any]] = field(default_factory=list)
-    settled_edges: Iterable[dict[str, Any]] = field(default_factory=list)
-    ledger: list[LedgerRow] = field(default_factory=list)
-    cursor: datetime | None = None
+def _unchanged(text: str) -> str:
+    return text
 
 
 class Store:
-    """The program's view of its SQLite database."""
+    """The program's view of its SQLite database.
 
-    def __init__(self, db: Database, where: str = "state database") -> None:
+    ``scrub`` removes secrets from free text (error details, raw events) before it is stored.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        where: str = "state database",
+        scrub: Callable[[str], str] = _unchanged,
+    ) -> None:
         self.db = db
         self.where = where
+        self.scrub = scrub
 
-    def cursor(self) -> datetime | None:
-        """Time up to which every event has been handled, or None before the first sweep."""
+    def cursor(self, name: str = AUDIT_CURSOR) -> datetime | None:
+        """Time up to which every event has been handled, or None before the first sweep.
+
+        ``name=LATE_CHECK``: when a sweep last re-read the late window.
+        """
         with state_errors(self.where):
-            rows = list(self.db.table("cursor").rows_where("name = ?", [AUDIT_CURSOR]))
+            rows = list(self.db.table("cursor").rows_where("name = ?", [name]))
         return parse_time(rows[0]["position"]) if rows else None
+
+    def fence(self, sweep_id: str) -> Fence:
+        """The lease as a sweep finds it when it begins (see ``state.lease``)."""
+        with state_errors(self.where):
+            return Fence(sweep_id, lease.current(self.db)[1])
 
     def handled(
         self, event_ids: Iterable[str], runs: Iterable[tuple[str, str]]
@@ -103,12 +71,8 @@ class Store:
         """Which of these event ids, and which (reload id, outcome) pairs, were handled before."""
         events = self._existing("handled_events", "event_id", event_ids)
         wanted = set(runs)
-        found: set[tuple[str, str]] = set()
-        with state_errors(self.where):
-            for chunk in _chunks(sorted({reload_id for reload_id, _ in wanted})):
-                marks = ",".join("?" * len(chunk))
-                sql = f"select reload_id, outcome from handled_events where reload_id in ({marks})"
-                found.update((row[0], row[1]) for row in self.db.execute(sql, chunk).fetchall())
+        sql = "select reload_id, outcome from handled_events where reload_id in ({})"
+        found = {(row[0], row[1]) for row in self._rows_in(sql, (r for r, _ in wanted))}
         return events, found & wanted
 
     def known_invalid(self, keys: Iterable[str]) -> set[str]:
@@ -117,82 +81,137 @@ class Store:
 
     def settled_edges(self, reload_ids: Iterable[str]) -> set[tuple[str, str]]:
         """(source reload id, target app id) pairs already decided for good."""
-        ids = sorted(set(reload_ids))
-        found: set[tuple[str, str]] = set()
-        with state_errors(self.where):
-            for chunk in _chunks(ids):
-                marks = ",".join("?" * len(chunk))
-                sql = f"select source_reload_id, target_app_id from settled_edges where source_reload_id in ({marks})"  # noqa: E501
-                found.update((row[0], row[1]) for row in self.db.execute(sql, chunk).fetchall())
-        return found
+        sql = (
+            "select source_reload_id, target_app_id from settled_edges"
+            " where source_reload_id in ({})"
+        )
+        return {(row[0], row[1]) for row in self._rows_in(sql, reload_ids)}
 
     def started_reloads(self, reload_ids: Iterable[str]) -> dict[str, Started]:
         """For reloads this program started: the app, and the source apps and reloads behind it."""
-        found: dict[str, Started] = {}
-        with state_errors(self.where):
-            for chunk in _chunks(sorted(set(reload_ids))):
-                marks = ",".join("?" * len(chunk))
-                sql = (
-                    "select reload_id, app_id, sources, source_reloads from ledger "
-                    f"where decision = 'triggered' and reload_id in ({marks})"
-                )
-                for reload_id, app_id, sources, reloads in self.db.execute(sql, chunk).fetchall():
-                    found[reload_id] = Started(
-                        app_id,
-                        tuple(json.loads(sources or "[]")),
-                        tuple(json.loads(reloads or "[]")),
-                    )
-        return found
+        sql = (
+            "select reload_id, app_id, sources, source_reloads from ledger "
+            "where decision = 'triggered' and reload_id in ({})"
+        )
+        return {
+            reload_id: Started(
+                app_id, tuple(json.loads(sources or "[]")), tuple(json.loads(reloads or "[]"))
+            )
+            for reload_id, app_id, sources, reloads in self._rows_in(sql, reload_ids)
+        }
 
     def last_successes(self, app_ids: Iterable[str]) -> dict[str, datetime]:
         """When each app last finished a reload successfully, as far as events were read."""
-        found: dict[str, datetime] = {}
-        with state_errors(self.where):
-            for chunk in _chunks(sorted(set(app_ids))):
-                marks = ",".join("?" * len(chunk))
-                sql = (
-                    "select app_id, max(event_time) from handled_events "
-                    f"where outcome = 'success' and app_id in ({marks}) group by app_id"
-                )
-                for app_id, ended in self.db.execute(sql, chunk).fetchall():
-                    found[app_id] = parse_time(ended)
-        return found
+        sql = (
+            "select app_id, max(event_time) from handled_events "
+            "where outcome = 'success' and app_id in ({}) group by app_id"
+        )
+        return {app_id: parse_time(ended) for app_id, ended in self._rows_in(sql, app_ids)}
 
     def unfinished_intents(self) -> list[LedgerRow]:
         """Starts whose outcome is unknown: the sweep died, or the answer was ambiguous."""
         with state_errors(self.where):
             rows = self.db.table("ledger").rows_where(
-                "state = ?", ["intent"], order_by="updated_at"
+                "state in (?, ?)", list(UNFINISHED), order_by="updated_at"
             )
             return [LedgerRow.from_record(row) for row in rows]
+
+    def intent_ages(self) -> dict[tuple[str, str], float]:
+        """Seconds since each ``intent`` row was written, by (sweep id, app id).
+
+        Measured by SQLite's clock at both ends: the sweep's ``now`` is when the sweep began,
+        possibly many minutes before the start was sent, and only the elapsed time matters.
+        """
+        sql = (
+            f"select sweep_id, app_id, (julianday({_DB_NOW}) - julianday(written_at)) * 86400 "
+            "from ledger where state = 'intent' and written_at is not null"
+        )
+        with state_errors(self.where):
+            rows = self.db.execute(sql).fetchall()
+        return {(sweep_id, app_id): float(age) for sweep_id, app_id, age in rows}
 
     def resolve_intent(self, row: LedgerRow, settled: list[dict[str, Any]], now: datetime) -> None:
         """Record what became of an intent, and the edges it settled, in one transaction."""
         with state_errors(self.where), self.db.atomic():
-            self.db.table("ledger").upsert(row.as_record(now), pk=("sweep_id", "app_id"))
+            self.db.table("ledger").upsert(self._ledger_record(row, now), pk=("sweep_id", "app_id"))
             self._upsert("settled_edges", settled, ("source_reload_id", "target_app_id"))
 
-    def record_intent(self, row: LedgerRow, now: datetime) -> None:
-        """Write a ledger row before its reload is requested (committed at once)."""
-        with state_errors(self.where), self.db.atomic():
-            self.db.table("ledger").upsert(row.as_record(now), pk=("sweep_id", "app_id"))
+    def record_intent(self, row: LedgerRow, now: datetime, fence: Fence | None = None) -> None:
+        """Write a ledger row before its reload is requested (committed at once).
 
-    def commit_sweep(self, commit: SweepCommit, now: datetime) -> None:
-        """Write a sweep's handled events, ledger, settled edges, record and cursor at once."""
-        with state_errors(self.where), self.db.atomic():
+        With a ``fence``, the same transaction takes or keeps the sweep's lease and refuses a
+        start another sweep already claimed (``LeaseLostError``): see ``state.lease``.
+        """
+        with self._fenced(fence, lease.hold, now):
+            if fence is not None:
+                lease.check_claims(self.db, row.app_id, row.sweep_id, row.source_reloads)
+            self.db.table("ledger").upsert(self._ledger_record(row, now), pk=("sweep_id", "app_id"))
+            self._stamp(row)
+
+    def stamp_intent(self, row: LedgerRow, now: datetime, fence: Fence | None) -> None:
+        """Right before a start is sent: the lease is still ours, and its clock starts now."""
+        with self._fenced(fence, lease.hold, now):
+            self._stamp(row)
+
+    def release_lease(self, fence: Fence) -> None:
+        """Give the lease back (``start``), or raise if another sweeper acted meanwhile."""
+        with self._fenced(fence, lease.release, now=None):
+            pass
+
+    def commit_sweep(self, commit: SweepCommit, now: datetime, fence: Fence | None = None) -> None:
+        """Write a sweep's handled events, ledger, settled edges, record and cursor at once.
+
+        With a ``fence``, nothing is written if another sweeper took the lease meanwhile.
+        """
+        with self._fenced(fence, lease.release, now):
             self._upsert("handled_events", commit.handled_events, "event_id")
-            self._upsert("invalid_events", commit.invalid_events, "key")
-            self._upsert(
-                "settled_edges", commit.settled_edges, ("source_reload_id", "target_app_id")
-            )
-            ledger = [row.as_record(now) for row in commit.ledger]
+            invalid = map(self._scrubbed_invalid, commit.invalid_events)
+            self._upsert("invalid_events", invalid, "key")
+            edges = commit.settled_edges
+            self._upsert("settled_edges", edges, ("source_reload_id", "target_app_id"))
+            ledger = [self._ledger_record(row, now) for row in commit.ledger]
             self._upsert("ledger", ledger, ("sweep_id", "app_id"))
             self.db.table("sweeps").upsert(commit.sweep, pk="sweep_id")
-            if commit.cursor is not None:
-                position = {"name": AUDIT_CURSOR, "position": format_time(commit.cursor)}
-                self.db.table("cursor").upsert(
-                    position | {"updated_at": format_time(now)}, pk="name"
-                )
+            self._set_cursor(AUDIT_CURSOR, commit.cursor, now)
+            self._set_cursor(LATE_CHECK, commit.late_checked_at, now)
+
+    @contextmanager
+    def _fenced(
+        self,
+        fence: Fence | None,
+        step: Callable[[Database, Fence, str], Fence],
+        now: datetime | None,
+    ) -> Iterator[None]:
+        """One write transaction that first takes, keeps or gives back the lease (``step``).
+
+        The fence learns what the transaction did only once it committed: a rolled-back
+        one (read-only file, disk full) leaves the lease as it was, so the fence must too.
+        """
+        with state_errors(self.where), self.db.atomic():
+            at = format_time(now) if now else ""
+            committed = step(self.db, fence, at) if fence is not None else None
+            yield
+        if fence is not None and committed is not None:
+            fence.update(committed)
+
+    def _stamp(self, row: LedgerRow) -> None:
+        self.db.execute(
+            f"update ledger set written_at = {_DB_NOW} where sweep_id = ? and app_id = ?",
+            [row.sweep_id, row.app_id],
+        )
+
+    def _set_cursor(self, name: str, position: datetime | None, now: datetime) -> None:
+        if position is not None:
+            row = {"name": name, "position": format_time(position), "updated_at": format_time(now)}
+            self.db.table("cursor").upsert(row, pk="name")
+
+    def _ledger_record(self, row: LedgerRow, now: datetime) -> dict[str, Any]:
+        record = row.as_record(now)
+        record["detail"] = self.scrub(record["detail"] or "")
+        return record
+
+    def _scrubbed_invalid(self, row: dict[str, Any]) -> dict[str, Any]:
+        return row | {key: self.scrub(row[key]) for key in ("raw", "reason") if row.get(key)}
 
     def recent_sweeps(self, limit: int = 10) -> list[dict[str, Any]]:
         """The newest sweep records, newest first, with their JSON columns decoded."""
@@ -213,14 +232,20 @@ class Store:
         self.db.table(table).upsert_all(rows, pk=pk)
 
     def _existing(self, table: str, column: str, values: Iterable[str]) -> set[str]:
-        wanted = sorted(set(values))
-        found: set[str] = set()
+        sql = f"select {column} from {table} where {column} in ({{}})"
+        return {row[0] for row in self._rows_in(sql, values)}
+
+    def _rows_in(self, sql: str, values: Iterable[str]) -> list[tuple[Any, ...]]:
+        """``sql`` with its ``{}`` filled by placeholders, run per chunk of the distinct values.
+
+        SQLite limits the variables of one statement, so a catch-up's ids go in chunks.
+        """
+        rows: list[tuple[Any, ...]] = []
         with state_errors(self.where):
-            for chunk in _chunks(wanted):
-                marks = ",".join("?" * len(chunk))
-                sql = f"select {column} from {table} where {column} in ({marks})"
-                found.update(row[0] for row in self.db.execute(sql, chunk).fetchall())
-        return found
+            for chunk in _chunks(sorted(set(values))):
+                statement = sql.format(",".join("?" * len(chunk)))
+                rows.extend(self.db.execute(statement, chunk).fetchall())
+        return rows
 
 
 def _decoded(row: dict[str, Any], columns: tuple[str, ...]) -> dict[str, Any]:

@@ -49,6 +49,9 @@ class FakeTenant:
     started: list[str] = field(default_factory=list)
     post_answers: dict[str, httpx.Response] = field(default_factory=dict)
     audits_answer: httpx.Response | None = None
+    listing_answer: httpx.Response | None = None  # GET /api/v1/reloads answers this instead
+    # Called with the app id when a start arrives, before the tenant acts on it.
+    on_start: Callable[[str], None] | None = None
     tenant_listing: bool = True
     unauthorized: bool = False
     accept_then_fail: set[str] = field(default_factory=set)  # create the reload, answer 504
@@ -190,6 +193,8 @@ class FakeTenant:
         return item | ({"spaceId": app.space_id} if app.space_id else {})
 
     def _list_reloads(self, request: httpx.Request) -> httpx.Response:
+        if self.listing_answer is not None:
+            return self.listing_answer
         query = _query(request)
         if "appId" not in query and not self.tenant_listing:
             return httpx.Response(
@@ -205,6 +210,8 @@ class FakeTenant:
 
     def _start(self, request: httpx.Request) -> httpx.Response:
         app = json.loads(request.content)["appId"]
+        if self.on_start is not None:
+            self.on_start(app)
         if app in self.post_answers:
             return self.post_answers[app]
         self.started.append(app)

@@ -307,14 +307,14 @@ def test_corrupt_database_file_gives_one_line_naming_it_and_is_never_overwritten
 
     code, report, err = sweep(capsys)
 
-    assert code == 1
+    assert code == 2  # it will not mend itself: an administrator must act
     assert report is None
     assert_one_clear_line(err, str(live.db), "not a database", "left as it is")
     assert len(err) == 1
     assert live.db.read_bytes() == garbage
     assert sorted(p.name for p in live.db.parent.iterdir()) == ["state.db", "state.db.lock"]
     assert live.tenant.started == []
-    assert main(["status"]) == 1
+    assert main(["status"]) == 2
     assert live.db.read_bytes() == garbage
 
 
@@ -468,3 +468,37 @@ def test_lock_held_past_the_busy_timeout_starts_nothing_loses_nothing_and_names_
     assert report is not None
     assert [(d["app_id"], d["reason"]) for d in report["decisions"]] == [(live.target, "triggered")]
     assert live.tenant.started == [live.target, live.target]
+
+
+def test_an_emptied_database_exits_2_in_one_line_until_new_database_is_given(
+    live: Live, capsys: pytest.CaptureFixture[str]
+) -> None:
+    live.tenant.finish(live.source, at=live.tenant.now - timedelta(minutes=5))
+    live.install()
+    assert sweep(capsys)[0] == 0
+    assert live.tenant.started == [live.target]
+    live.db.write_bytes(b"")  # emptied under the program
+
+    code, report, err = sweep(capsys)
+
+    assert (code, report) == (2, None)
+    assert_one_clear_line(err, str(live.db), "0 bytes", "--new-database")
+    assert live.db.read_bytes() == b""
+    assert main(["sweep", "--json", "--new-database"]) == 0
+    assert live.tenant.started == [live.target]  # the reload after its source counts as handled
+
+
+def test_run_on_a_damaged_database_exits_2_in_one_line(
+    live: Live, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.test_database import damaged_database
+
+    live.install()
+    live.db.parent.mkdir(parents=True)
+    damaged_database(live.db)
+
+    code = main(["run"])
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert_one_clear_line(err, str(live.db), "damaged", "quick_check")

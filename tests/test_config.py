@@ -233,9 +233,9 @@ def test_invalid_toml_value_names_file(tmp_path: Path) -> None:
 
 
 def test_invalid_flag_value_names_flag() -> None:
-    message = error_of(flags={"interval_minutes": 0}, environ={})
+    message = error_of(flags={"interval_minutes": 0.2}, environ={})
     assert message.startswith("invalid setting interval_minutes (from --interval-minutes): ")
-    assert "1" in message
+    assert "0.25" in message
 
 
 def test_invalid_tenant_url_from_environment() -> None:

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from state.database import SchemaTooNewError, StateError, migrate, open_database
+from state.database import (
+    DamagedDatabaseError,
+    SchemaTooNewError,
+    StateError,
+    check_integrity,
+    migrate,
+    open_database,
+)
 from state.migrations import MIGRATIONS, Migration
 
 TABLES = {
@@ -20,6 +27,7 @@ TABLES = {
     "settled_edges",
     "ledger",
     "sweeps",
+    "lease",
 }
 
 
@@ -193,7 +201,7 @@ def test_garbage_file_raises_state_error_naming_the_path(tmp_path: Path) -> None
 
     assert str(path) in str(raised.value)
     assert not isinstance(raised.value, SchemaTooNewError)
-    assert raised.value.exit_code == 1
+    assert raised.value.exit_code == 2  # damaged: it will not mend itself
 
 
 STATUS_INDEXES = {
@@ -246,10 +254,45 @@ def test_a_database_from_before_0003_gets_the_indexes_on_the_next_open(tmp_path:
     db.close()
 
 
-def test_migrate_applies_only_0003_to_a_0002_database(tmp_path: Path) -> None:
+def test_migrate_applies_only_the_newer_ones_to_a_0002_database(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     db = Database(sqlite3.connect(path))
     migrate(db, MIGRATIONS[:2], str(path))
-    assert migrate(db, MIGRATIONS, str(path)) == ["0003_status_indexes"]
+    assert migrate(db, MIGRATIONS, str(path)) == [
+        "0003_status_indexes",
+        "0004_fences_and_late_events",
+    ]
     assert migrate(db, MIGRATIONS, str(path)) == []
+    db.close()
+
+
+def damaged_database(path: Path) -> Path:
+    """A database whose file opens, but one of whose b-tree pages is garbage."""
+    db = open_database(path)
+    rows = [{"event_id": f"e{n}", "reload_id": f"r{n}", "outcome": "success"} for n in range(2000)]
+    db.table("handled_events").insert_all(rows)
+    db.close()
+    data = bytearray(path.read_bytes())
+    page = 4096
+    middle = len(data) // page // 2 * page
+    data[middle + 8 : middle + page] = bytes([0xA5]) * (page - 8)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_quick_check_names_a_damaged_database_in_one_line(tmp_path: Path) -> None:
+    path = damaged_database(tmp_path / "state.db")
+    db = open_database(path)
+    with pytest.raises(DamagedDatabaseError) as caught:
+        check_integrity(db, str(path))
+    db.close()
+    message = str(caught.value)
+    assert "\n" not in message
+    assert str(path) in message and "damaged" in message and "backup" in message
+    assert caught.value.exit_code == 2
+
+
+def test_a_sound_database_passes_the_quick_check(tmp_path: Path) -> None:
+    db = open_database(tmp_path / "state.db")
+    check_integrity(db, "state.db")
     db.close()

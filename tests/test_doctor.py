@@ -32,9 +32,17 @@ def test_a_healthy_tenant_passes_every_check(
     assert main(["doctor"]) == 0
     out = lines(capsys)
     names = [line.split(":")[0].split()[-1] for line in out if line.startswith(("ok", "FAIL"))]
-    assert names == ["settings", "identity", "audits", "reloads", "chains", "permissions"]
-    assert all(line.startswith("ok") for line in out[:6])
-    assert "signed in as Sim Admin (admin)" in out[1]
+    assert names == [
+        "settings",
+        "database",
+        "identity",
+        "audits",
+        "reloads",
+        "chains",
+        "permissions",
+    ]
+    assert all(line.startswith("ok") for line in out[:7])
+    assert "signed in as Sim Admin (admin)" in out[2]
     assert out[-1] == "all checks passed"
 
 
@@ -83,7 +91,7 @@ def test_a_rejected_key_fails_the_identity_check(
     monkeypatch.setenv("QLIK_API_KEY", "wrong-key")
     assert main(["doctor"]) == 1
     out = lines(capsys)
-    assert out[1].startswith("FAIL identity") and "401" in out[1]
+    assert out[2].startswith("FAIL identity") and "401" in out[2]
     assert "wrong-key" not in "\n".join(out)
     assert not any(line.startswith(("ok   audits", "FAIL audits")) for line in out)
 
@@ -95,3 +103,15 @@ def test_missing_settings_are_reported_without_asking_any_tenant(
     out = lines(capsys)
     assert out[0].startswith("FAIL settings: missing setting tenant_url")
     assert out[-1] == "1 check(s) failed"
+
+
+def test_a_damaged_database_fails_its_check_in_one_line(
+    finance: SimulatorServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from tests.test_database import damaged_database
+
+    damaged_database(tmp_path / "state.db")
+
+    assert main(["doctor"]) == 1
+    (line,) = [line for line in lines(capsys) if line.startswith("FAIL database")]
+    assert "damaged" in line and "quick_check" in line

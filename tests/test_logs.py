@@ -15,7 +15,8 @@ from loguru import logger
 from pydantic import SecretStr
 
 from scheduler.cli import main
-from scheduler.logs import QUIET_LIBRARIES, CurrentStderr, _stderr_sink, configure_logging
+from scheduler.logs import QUIET_LIBRARIES, CurrentStderr, configure_logging
+from scheduler.scrub import Scrubber
 from tests.fake_tenant import TENANT, FakeTenant
 
 
@@ -278,7 +279,6 @@ def test_log_json_from_the_environment_and_a_refused_key_show_no_secret(
     assert SECRET not in err
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="Windows keeps sys.stderr itself as sink")
 def test_stderr_lines_go_to_whatever_sys_stderr_is_when_written(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -297,7 +297,6 @@ def test_stderr_lines_go_to_whatever_sys_stderr_is_when_written(
     assert second.getvalue().count("\n") == 1
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="Windows keeps sys.stderr itself as sink")
 def test_json_lines_on_stderr_follow_sys_stderr_too(monkeypatch: pytest.MonkeyPatch) -> None:
     configure_logging("INFO", json_lines=True)
     stream = io.StringIO()
@@ -337,8 +336,107 @@ def test_current_stderr_delegates_write_flush_and_isatty(monkeypatch: pytest.Mon
     assert redirected.flushed == 0
 
 
-def test_stderr_sink_is_current_stderr_except_on_windows(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "platform", "linux")
-    assert isinstance(_stderr_sink(), CurrentStderr)
+def test_on_windows_too_the_stderr_sink_follows_sys_stderr_and_scrubs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Loguru colours a Windows console only through sys.stderr itself, which cannot be scrubbed.
     monkeypatch.setattr(sys, "platform", "win32")
-    assert _stderr_sink() is sys.stderr
+    configure_logging("INFO")
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    logger.warning("sent Authorization: Bearer abc.def")
+    assert stream.getvalue().endswith(" sent Authorization: Bearer [redacted]\n")
+
+
+# Issue 11 item 6: every sink writes only scrubbed text, whatever produced it.
+LEAKY_KEY = "sk-LEAKY-1234567890abcdef"
+
+
+def header_error() -> None:
+    # What httpx says of a key with a trailing CR/LF: the whole header, quoted.
+    raise ValueError(f"Illegal header value b'Bearer {LEAKY_KEY}\\r\\n'")
+
+
+def log_everything_leaky() -> None:
+    logger.info("configured key {}", LEAKY_KEY)
+    logging.getLogger("httpx").warning("HTTP Request: GET /x with Bearer %s", "tok-9f8e7d6c")
+    try:
+        header_error()
+    except ValueError:
+        logger.exception("sweep crashed")
+    try:
+        header_error()
+    except ValueError:
+        logging.getLogger("apscheduler.executors.default").exception("Job raised an exception")
+
+
+@pytest.mark.parametrize("json_lines", [False, True])
+def test_every_sink_is_scrubbed_of_the_key_and_bearer_tokens(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], json_lines: bool
+) -> None:
+    log_file = tmp_path / "rc.log"
+    scrubber = Scrubber([LEAKY_KEY])
+    configure_logging("INFO", log_file=log_file, json_lines=json_lines, scrubber=scrubber)
+    log_everything_leaky()
+    logger.remove()
+    err = capfd.readouterr().err
+    for text in (err, log_file.read_text(encoding="utf-8")):
+        assert LEAKY_KEY not in text and "tok-9f8e7d6c" not in text
+        assert "1234567890" not in text
+        assert "configured key [redacted]" in text
+        assert "GET /x with Bearer [redacted]" in text
+        assert (
+            text.count(
+                "Illegal header value b'Bearer [redacted]\\\\r\\\\n'"
+                if json_lines
+                else "Illegal header value b'Bearer [redacted]\\r\\n'"
+            )
+            == 2
+        )
+        assert text.count("in header_error") == 2  # the tracebacks are there, scrubbed
+
+
+def test_bearer_tokens_are_scrubbed_before_any_secret_is_known(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    log_file = tmp_path / "rc.log"
+    configure_logging("INFO", log_file=log_file)
+    log_everything_leaky()
+    logger.remove()
+    err = capfd.readouterr().err
+    for text in (err, log_file.read_text(encoding="utf-8")):
+        assert "tok-9f8e7d6c" not in text
+        assert text.count("b'Bearer [redacted]\\r\\n'") == 2
+        # Without the settings, a key shown without "Bearer" cannot be known.
+        assert f"configured key {LEAKY_KEY}" in text
+
+
+def test_colours_stay_on_a_terminal_and_the_line_is_scrubbed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    terminal = FakeTerminal(tty=True)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    configure_logging("INFO", scrubber=Scrubber([LEAKY_KEY]))
+    logger.warning("refused {}", LEAKY_KEY)
+    text = terminal.getvalue()
+    assert "\x1b[" in text
+    assert "refused [redacted]" in text and LEAKY_KEY not in text
+
+
+def test_the_text_file_keeps_its_format_and_traceback(tmp_path: Path) -> None:
+    log_file = tmp_path / "rc.log"
+    configure_logging("INFO", log_file=log_file)
+    logger.info("app {} <b>{{x}}</b>", "A1")
+    try:
+        header_error()
+    except ValueError:
+        logger.exception("sweep crashed")
+    logger.remove()
+    first, second, *trace = log_file.read_text(encoding="utf-8").splitlines()
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d"
+    assert re.fullmatch(
+        stamp + r" INFO    tests\.test_logs:test_the_text_file\S+:\d+ app A1 <b>\{x\}</b>", first
+    )
+    assert re.fullmatch(stamp + r" ERROR   tests\.test_logs:\S+:\d+ sweep crashed", second)
+    assert trace[0] == "Traceback (most recent call last):"
+    assert trace[-1] == "ValueError: Illegal header value b'Bearer [redacted]\\r\\n'"

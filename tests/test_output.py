@@ -1,16 +1,22 @@
-"""What commands print on stdout: aligned tables, JSON, and the sweep summary."""
+"""What commands print on stdout: tables, JSON, the sweep summary; all of it scrubbed."""
 
 from __future__ import annotations
 
 import io
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
+from rich.console import Console
+from rich.progress import Progress
 
 from jobs.decide import Candidate
 from jobs.report import Outcome, SweepReport
 from qlik.events import FinishedReload
-from scheduler.output import print_json, print_sweep, table
+from scheduler.output import ScrubbedStdio, ScrubbedStream, print_json, print_sweep, table
+from scheduler.scrub import Scrubber
 
 T0 = datetime(2026, 11, 22, 9, 55, tzinfo=UTC)
 T1 = datetime(2026, 11, 22, 10, 0, 0, 250000, tzinfo=UTC)
@@ -117,3 +123,82 @@ def test_print_sweep_without_outcomes() -> None:
     lines = out.getvalue().splitlines()
     assert lines[2] == "no successors to decide"
     assert lines[3] == "0 API calls (none) in 0.00s"
+
+
+# Issue 11 item 6: while main() runs, stdout and stderr pass on only scrubbed text.
+KEY = "sk-OUT-1234567890abcdef"
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal, with a file descriptor and an encoding."""
+
+    encoding = "cp1252"
+
+    def isatty(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return 42
+
+    def reconfigure(self, **options: object) -> None:
+        self.options = options
+
+
+def test_a_scrubbed_stream_scrubs_writes_and_is_otherwise_the_stream() -> None:
+    terminal = Terminal()
+    stream = ScrubbedStream(terminal, Scrubber([KEY]))
+    assert stream.write(f"key {KEY}\n") == len(f"key {KEY}\n")
+    stream.writelines(["Authorization: Bearer abc\n", "plain\n"])
+    print("printed", KEY, file=stream)
+    stream.flush()
+    assert terminal.getvalue() == (
+        "key [redacted]\nAuthorization: Bearer [redacted]\nplain\nprinted [redacted]\n"
+    )
+    assert (stream.isatty(), stream.fileno(), stream.encoding) == (True, 42, "cp1252")
+    stream.reconfigure(errors="replace")
+    assert terminal.options == {"errors": "replace"}
+
+
+def test_scrubbed_stdio_wraps_both_streams_then_puts_the_originals_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    with ScrubbedStdio(Scrubber()) as stdio:
+        print(f"before the settings: {KEY}, Bearer abc")
+        stdio.use(Scrubber([KEY]))
+        print(f"after the settings: {KEY}")
+        sys.stderr.write(f"error {KEY}\n")
+    assert (sys.stdout, sys.stderr) == (out, err)
+    assert out.getvalue() == (
+        f"before the settings: {KEY}, Bearer [redacted]\nafter the settings: [redacted]\n"
+    )
+    assert err.getvalue() == "error [redacted]\n"
+
+
+def test_scrubbed_stdio_restores_after_an_exception_and_leaves_no_stream_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "stdout", None)  # pythonw: no console at all
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    with pytest.raises(SystemExit), ScrubbedStdio(Scrubber([KEY])):
+        assert sys.stdout is None
+        print("goes nowhere, as without the wrapper")
+        raise SystemExit(2)
+    assert sys.stdout is None and sys.stderr is err
+
+
+def test_a_rich_progress_bar_draws_through_a_scrubbed_stream() -> None:
+    terminal = Terminal()
+    stream = ScrubbedStream(terminal, Scrubber([KEY]))
+    console = Console(file=stream, force_terminal=True, width=80)  # type: ignore[arg-type]
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"reading {KEY}", total=2)
+        bar.update(task, advance=2)
+        console.print(f"above the bar: Bearer {KEY}")
+    text = terminal.getvalue()
+    assert "above the bar: Bearer [redacted]" in text
+    assert "reading [redacted]" in text
+    assert KEY not in text

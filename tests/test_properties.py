@@ -25,7 +25,8 @@ from jobs.decide import AppFacts, Candidate, TenantFacts, decide
 from jobs.edges import Edge
 from jobs.reading import EventReader, run_key
 from jobs.report import Outcome
-from jobs.sweep import SweepContext, Window, run_sweep
+from jobs.sweep import SweepContext, run_sweep
+from jobs.window import Window
 from qlik.client import connect
 from qlik.events import FinishedReload
 from qlik.models import Reload
@@ -41,7 +42,7 @@ RELOAD_IDS = [f"r{n}" for n in range(6)]
 OUTCOMES = ("success", "failure", "canceled")
 CONDITIONS = ("success", "failure", "any")
 STATUSES = ("QUEUED", "RELOADING", "CANCELING", "SUCCEEDED", "FAILED", "CANCELED")
-REASONS = {"not_found", "not_managed", "running", "tolerance", "fresh", "triggered"}
+REASONS = {"not_found", "not_managed", "unsettled", "running", "tolerance", "fresh", "triggered"}
 # The cycle guard (SPEC section 6) is checked when ``TenantFacts`` carries the chains' lineage.
 HAS_LINEAGE = "lineage" in TenantFacts.__dataclass_fields__
 if HAS_LINEAGE:
@@ -128,6 +129,11 @@ def tenant_facts(draw: st.DrawFn, runs_drawn: list[FinishedReload]) -> TenantFac
         # The apps of the chain that led to some source reloads (the others: just the source).
         chains = st.frozensets(st.sampled_from(APPS), max_size=3)
         extra["lineage"] = draw(st.dictionaries(st.sampled_from(RELOAD_IDS), chains, max_size=3))
+    # Apps whose earlier start could not be checked, and a database that lost its state.
+    extra["unsettled"] = draw(st.frozensets(st.sampled_from(APPS), max_size=2))
+    lost_minutes = st.none() | st.none() | st.integers(0, 90)
+    lost = draw(lost_minutes)
+    extra["recovering_until"] = None if lost is None else NOW - timedelta(minutes=lost)
     return TenantFacts(
         edges=draw(edge_maps()),
         apps=apps,
@@ -182,6 +188,8 @@ def expected_reason(  # noqa: PLR0911
     named = without_cycles(target, named, facts)
     if not named:
         return "cycle"
+    if target in facts.unsettled:
+        return "unsettled"
     latest = facts.latest_reloads.get(target)
     if latest is None:
         return "triggered"
@@ -190,8 +198,13 @@ def expected_reason(  # noqa: PLR0911
     if now - latest.creation_time < timedelta(minutes=knobs.tolerance_minutes):
         return "tolerance"
     started = latest.start_time or latest.creation_time
-    if latest.status == "SUCCEEDED" and started > max(run.ended_at for run in named):
+    newest_end = max(run.ended_at for run in named)
+    if latest.status == "SUCCEEDED" and started > newest_end:
         return "fresh"
+    lost_until = facts.recovering_until
+    # Lost state: any outcome after the source ended counts as this source's start.
+    if lost_until is not None and any(run.event_time <= lost_until for run in named):
+        return "fresh" if latest.creation_time > newest_end else "triggered"
     return "triggered"
 
 
@@ -297,9 +310,7 @@ def test_next_cursor_never_passes_unfinished_work_and_never_goes_back_without_re
     window = Window(NOW - timedelta(minutes=60), NOW)
 
     unsettled = unsettled_runs(runs_in, outcomes, facts_failed)
-    new = next_cursor(
-        window.start, settings_.overlap_minutes, reader.last_event_time, unsettled, cursor
-    )
+    new = next_cursor(window, settings_.overlap_minutes, reader.last_event_time, unsettled, cursor)
 
     failed_keys = {run_key(r) for o in outcomes if o.retry for r in o.candidate.runs}
     must_retry = runs_in if facts_failed else [r for r in runs_in if run_key(r) in failed_keys]
@@ -309,11 +320,18 @@ def test_next_cursor_never_passes_unfinished_work_and_never_goes_back_without_re
     # The lower bound: the old cursor (or the newest event read), unless unfinished work is older.
     known = [t for t in (cursor, reader.last_event_time) if t is not None]
     floor = max(known) if known else window.start + timedelta(minutes=overlap)
-    assert new == min([floor, *(run.event_time for run in must_retry)])
+    # Never past the window's end, whatever a (lying) event or old cursor says.
+    assert new <= window.end
+    assert new == min([floor, window.end, *(run.event_time for run in must_retry)])
     if cursor is not None:
         assert new >= min([cursor, *(run.event_time for run in must_retry)])
     # Only the tenant's times (or the first window's start) move it, never the local clock.
-    assert new in {*times, *([cursor] if cursor else []), window.start + timedelta(minutes=overlap)}
+    assert new in {
+        *times,
+        *([cursor] if cursor else []),
+        window.start + timedelta(minutes=overlap),
+        window.end,
+    }
 
 
 # --- whole sweeps against the fake tenant -------------------------------------------------------

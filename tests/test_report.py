@@ -121,6 +121,8 @@ def test_as_record_fields() -> None:
         "api_calls": {"POST /api/v1/reloads": 1, "GET /api/v1/audits": 2},
         "duration_s": 1.235,
         "exit_code": 0,
+        "late_events": 0,
+        "late_worst_s": 0.0,
     }
 
 

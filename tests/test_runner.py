@@ -43,6 +43,39 @@ print("stopped", flush=True)
 """
 
 
+# ``run`` whose sweep waits on a tenant that accepts the request and never answers.
+HANGING_SCRIPT = """
+import socket, threading
+from datetime import UTC, datetime
+from pydantic import SecretStr
+from qlik.budget import Budget
+from qlik.client import connect
+from scheduler.runner import build_scheduler, run_until_stopped
+
+server = socket.create_server(("127.0.0.1", 0))
+
+def tenant():
+    conn, _ = server.accept()
+    conn.recv(4096)
+    print("request received", flush=True)
+    threading.Event().wait()
+
+threading.Thread(target=tenant, daemon=True).start()
+budget = Budget()
+url = f"http://127.0.0.1:{server.getsockname()[1]}"
+client = connect(url, SecretStr("key"), timeout_s=600, budget=budget)
+
+def job():
+    try:
+        client.space("s1")
+    except Exception as error:
+        print(type(error).__name__, flush=True)
+
+run_until_stopped(build_scheduler(job, 1, datetime.now(UTC)), on_stop=budget.stop)
+print("stopped", flush=True)
+"""
+
+
 def noop() -> None:
     pass
 
@@ -80,6 +113,14 @@ def test_grace_time_follows_interval() -> None:
     job = build_scheduler(noop, interval_minutes=7, first_run=FIRST_RUN).get_job("sweep")
     assert job.misfire_grace_time == 420
     assert job.trigger.interval == timedelta(minutes=7)
+
+
+@pytest.mark.parametrize(("minutes", "seconds"), [(0.25, 15), (0.5, 30), (1 / 3, 20), (0.001, 1)])
+def test_a_fractional_interval_has_whole_seconds_of_grace(minutes: float, seconds: int) -> None:
+    job = build_scheduler(noop, interval_minutes=minutes, first_run=FIRST_RUN).get_job("sweep")
+    assert job.misfire_grace_time == seconds
+    assert isinstance(job.misfire_grace_time, int)
+    assert job.trigger.interval.total_seconds() == pytest.approx(minutes * 60)
 
 
 def test_scheduler_is_not_started() -> None:
@@ -162,3 +203,28 @@ def test_second_signal_while_stopping_still_exits_cleanly(tmp_path: Path) -> Non
     assert process.returncode == 0, err
     assert out == "job finished\nstopped\n"
     assert marks.read_text() == "started\nfinished\n"
+
+
+def test_sigterm_ends_a_sweep_whose_call_hangs_within_seconds() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", HANGING_SCRIPT],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "request received\n"
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)  # generous: a loaded machine
+        took = time.monotonic() - signalled
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    # The call in flight ended on the stop; its retry was refused: no new call.
+    assert out == "OutOfTimeError\nstopped\n"
+    assert took < 10, f"took {took:.1f}s"

@@ -8,6 +8,7 @@ import platformdirs
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from scheduler.config import load
 from scheduler.settings import Settings, SettingsError, check_tenant_url
 
 SECRET = "sk-very-secret-api-key-0123456789"
@@ -19,13 +20,17 @@ def test_defaults_match_spec() -> None:
     assert settings.api_key is None
     assert settings.tag_prefix == "next-"
     assert settings.tolerance_minutes == 10
-    assert settings.interval_minutes == 2
+    assert settings.interval_minutes == 0.5
     assert settings.overlap_minutes == 5
     assert settings.first_run_lookback_minutes == 60
     assert settings.auto_resolve_access is True
     assert settings.only_managed_spaces is False
     assert settings.log_file is None
     assert settings.event_type == "com.qlik.v1.app.reload.finished"
+    assert settings.http_timeout_seconds == 30
+    assert settings.late_window_minutes == 60
+    assert settings.late_check_minutes == 10
+    assert settings.max_sweep_minutes == 30
 
 
 def test_default_database_is_in_user_data_dir() -> None:
@@ -122,3 +127,39 @@ def test_api_key_is_never_shown() -> None:
     for shown in (repr(settings), str(settings), settings.model_dump_json()):
         assert SECRET not in shown
     assert "t.example.com" in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("tolerance_minutes", 10**18),
+        ("overlap_minutes", 10**18),
+        ("first_run_lookback_minutes", 10**18),
+        ("interval_minutes", 10**18),
+        ("interval_minutes", 0.1),
+        ("http_timeout_seconds", 0),
+        ("http_timeout_seconds", 10**9),
+        ("late_window_minutes", -1),
+        ("late_window_minutes", 10**18),
+        ("late_check_minutes", 10**18),
+        ("max_sweep_minutes", 0),
+        ("max_concurrency", 10**6),
+    ],
+)
+def test_every_number_has_a_sane_range(key: str, value: float) -> None:
+    with pytest.raises(ValidationError, match=key):
+        Settings(**{key: value})
+
+
+@pytest.mark.parametrize("variable", ["QLIK_API_KEY", "QLIK_CLIENT_SECRET"])
+@pytest.mark.parametrize("bad", [SECRET + "\n", SECRET + "\r\n", " " + SECRET, "sk-a b", "sk\x00x"])
+def test_a_secret_with_whitespace_or_control_characters_is_refused(variable: str, bad: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load(environ={variable: bad})
+    text = str(caught.value)
+    assert f"(from environment {variable})" in text
+    assert "whitespace or control characters" in text
+    assert "\n" not in text
+    assert SECRET not in text
+    assert "sk-a" not in text
+    assert caught.value.exit_code == 2

@@ -211,7 +211,7 @@ def test_a_lost_answer_is_a_failure_left_as_an_intent(
     assert (failed["app_id"], failed["reason"]) == (a, "transient") and failed["detail"]
     assert [entry["app_id"] for entry in report.as_json()["started"]] == [b]
     states = {row["app_id"]: (row["decision"], row["state"]) for row in ledger(ctx)}
-    assert states == {a: ("failed", "intent"), b: ("triggered", "done")}
+    assert states == {a: ("failed", "unconfirmed"), b: ("triggered", "done")}
     assert report.exit_code == 1
 
 

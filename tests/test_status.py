@@ -21,7 +21,15 @@ from state.store import Store
 from tests.fake_tenant import TENANT, FakeTenant
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-KEYS = {"database", "cursor", "sweeps", "decisions", "repeatedly_skipped"}
+KEYS = {
+    "database",
+    "cursor",
+    "sweeps",
+    "decisions",
+    "repeatedly_skipped",
+    "late_events",
+    "unsettled",
+}
 DENIED = httpx.Response(403, json={"errors": [{"code": "HTTP-403", "title": "Forbidden"}]})
 
 
@@ -92,6 +100,8 @@ def test_fresh_machine_json_is_empty_not_an_error(tmp_path: Path) -> None:
         "sweeps": [],
         "decisions": [],
         "repeatedly_skipped": [],
+        "late_events": {"events": 0, "worst_lag_s": None, "last_seen": None},
+        "unsettled": [],
     }
     assert not database.exists()
 

@@ -6,12 +6,17 @@ from datetime import datetime, timedelta
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from jobs.sweep import SweepContext, run_sweep
+from qlik.budget import Budget
+from qlik.client import connect
 from qlik.times import parse_time
-from state.database import StateError
-from state.store import LedgerRow
-from tests.fake_tenant import FakeTenant
+from scheduler.settings import Settings
+from state.database import StateError, open_database
+from state.lease import Fence
+from state.store import LedgerRow, Store
+from tests.fake_tenant import TENANT, FakeTenant
 
 NO_SLEEP = {"sleep": lambda _s: None}
 
@@ -240,10 +245,10 @@ def test_database_busy_before_a_start_fails_only_that_successor(
     tenant.finish(a, at=a_finished)
     record_intent = ctx.store.record_intent
 
-    def busy_for_c(row: LedgerRow, now: datetime) -> None:
+    def busy_for_c(row: LedgerRow, now: datetime, fence: Fence | None = None) -> None:
         if row.app_id == c:
             raise StateError("state database :memory:: database is locked")
-        record_intent(row, now)
+        record_intent(row, now, fence)
 
     monkeypatch.setattr(ctx.store, "record_intent", busy_for_c)
 
@@ -335,3 +340,38 @@ def test_sweep_record_has_its_finish_time(ctx: SweepContext, tenant: FakeTenant)
     (record,) = ctx.store.recent_sweeps()
     finished = parse_time(record["finished_at"])
     assert finished == tenant.now + timedelta(seconds=round(report.duration_s, 3))
+
+
+def test_past_max_sweep_minutes_a_sweep_makes_no_new_call_commits_and_exits_1(
+    tenant: FakeTenant,
+) -> None:
+    """The sweep's budget runs out after the first start: the second is never sent."""
+    clock = [0.0]
+    settings = Settings(tenant_url=TENANT, api_key="key", tolerance_minutes=0)
+    client = connect(
+        TENANT, SecretStr("key"), sender_options=NO_SLEEP, budget=Budget(clock=lambda: clock[0])
+    )
+    ctx = SweepContext(client, Store(open_database(":memory:")), settings)
+    b, c = tenant.add_app(2), tenant.add_app(3)
+    a = tenant.add_app(1, tags=[f"next-{b}", f"next-{c}"])
+    tenant.finish(a, at=tenant.now - timedelta(minutes=5))
+
+    def thirty_one_minutes_pass(_app: str) -> None:
+        clock[0] += 31 * 60
+
+    tenant.on_start = thirty_one_minutes_pass
+    first = sweep(ctx, tenant)
+
+    assert tenant.started == [b]
+    assert decisions(first) == {b: ("triggered", "triggered"), c: ("failed", "transient")}
+    assert first.exit_code == 1
+    assert ctx.store.unfinished_intents() == []  # never sent, so nothing to settle
+    tenant.on_start = None
+    tenant.now += timedelta(minutes=1)
+
+    second = sweep(ctx, tenant)
+
+    assert tenant.started == [b, c]
+    assert decisions(second) == {c: ("triggered", "triggered")}
+    assert second.exit_code == 0
+    client.close()

@@ -24,8 +24,8 @@ SUMMARY = re.compile(
     r"decisions: (?P<decisions>.+); (?P<calls>\d+) API calls; exit (?P<exit>\d+)"
 )
 ABORTED = re.compile(
-    r"sweep (?P<id>\S+) aborted after \d+\.\ds; its results are not committed "
-    r"\(a start already made is in the ledger and is checked next sweep\): (?P<error>.+)"
+    r"sweep (?P<id>\S+) aborted after \d+\.\ds; nothing it read is committed "
+    r"and it will be read again: (?P<error>.+)"
 )
 PHASES_WITH_RUNS = ["reconcile", "read", "facts", "trigger", "commit"]
 PHASES_NOTHING_NEW = ["reconcile", "read", "commit"]
@@ -39,13 +39,13 @@ class Line:
 
 @pytest.fixture
 def lines() -> Iterator[list[Line]]:
-    """Every line jobs.sweep logs during the test, with its level."""
+    """Every line the sweep shell (jobs.sweep, jobs.summary) logs in the test, with its level."""
     seen: list[Line] = []
     sink = logger.add(
         lambda m: seen.append(Line(m.record["level"].name, m.record["message"])),
         level=0,
         format="{message}",
-        filter="jobs.sweep",
+        filter=lambda record: record["name"] in ("jobs.sweep", "jobs.summary"),
     )
     yield seen
     logger.remove(sink)
@@ -192,7 +192,7 @@ def test_a_refused_key_aborts_with_one_error_line_and_moves_nothing(
     errors = [line for line in lines if line.level == "ERROR"]
     assert len(errors) == 1
     (aborted,) = errors
-    assert "aborted" in aborted.message and "not committed" in aborted.message
+    assert "aborted" in aborted.message and "nothing it read is committed" in aborted.message
     match = ABORTED.fullmatch(aborted.message)
     assert match is not None
     assert match["error"] == str(raised.value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 
 import httpx
@@ -10,11 +12,14 @@ import respx
 from pydantic import SecretStr
 
 from qlik.auth import ApiKeyAuth
+from qlik.budget import Budget
 from qlik.client import QlikClient, connect
 from qlik.errors import (
     ApiError,
     AuthenticationError,
     BadResponseError,
+    NotSentError,
+    OutOfTimeError,
     RateLimitedError,
     TransientError,
 )
@@ -305,3 +310,96 @@ def test_a_block_set_while_a_call_waits_for_its_slot_is_waited_out() -> None:
     clock.during_sleep = another_thread_is_answered_429
     sender.send("/api/v1/items", "GET", "/api/v1/items")
     assert sent_at[1] >= 1065
+
+
+# --- the sweep's budget -----------------------------------------------------------------------
+
+
+def on_budget(clock: FakeClock, sleeps: list[float] | None = None) -> tuple[QlikClient, Budget]:
+    budget = Budget(clock)
+    sleep = clock.sleep if sleeps is None else sleeps.append
+    client = connect(TENANT, SecretStr("key"), budget=budget, sender_options={"sleep": sleep})
+    return client, budget
+
+
+def test_a_client_without_a_budget_has_one_without_deadline(client: QlikClient) -> None:
+    assert client.budget.remaining() is None
+    assert not client.budget.stopped
+
+
+def test_past_the_sweep_deadline_no_new_call_is_made(router: respx.MockRouter) -> None:
+    clock = FakeClock()
+    client, budget = on_budget(clock, sleeps=[])
+    route = router.get(SPACE_PATH).mock(return_value=ok_space())
+    budget.start(60)
+    assert client.space("s1") is not None
+    clock.now += 60
+    with pytest.raises(OutOfTimeError, match="ran past max_sweep_minutes"):
+        client.space("s1")
+    assert route.call_count == 1
+    assert client.calls == {SPACE_ENDPOINT: 1}
+
+
+def test_a_retry_is_not_made_once_its_backoff_runs_past_the_deadline(
+    router: respx.MockRouter,
+) -> None:
+    clock = FakeClock()
+    client, budget = on_budget(clock)
+    route = router.get(SPACE_PATH).mock(side_effect=[httpx.Response(503), ok_space()])
+    budget.start(0.1)  # the backoff (0.25 s at least) ends past it
+    with pytest.raises(OutOfTimeError):
+        client.space("s1")
+    assert route.call_count == 1
+    budget.start(None)  # the next sweep
+    assert client.space("s1") is not None
+    assert route.call_count == 2
+
+
+@pytest.mark.parametrize("how", ["stopped", "deadline"])
+def test_a_start_refused_by_the_budget_was_never_sent(how: str) -> None:
+    clock = FakeClock()
+    client, budget = on_budget(clock, sleeps=[])
+    budget.start(60)
+    if how == "stopped":
+        budget.stop()
+    else:
+        clock.now += 61
+    with respx.mock(base_url=TENANT, assert_all_called=False) as router:
+        route = router.post("/api/v1/reloads").respond(201, json={})
+        with pytest.raises(OutOfTimeError) as caught:
+            client.start_reload("app-1")
+    assert isinstance(caught.value, NotSentError)
+    assert not route.called
+    assert client.calls == {}
+
+
+def stop_soon(budget: Budget) -> float:
+    """Stop ``budget`` from another thread a moment from now; when the stop was asked."""
+    threading.Timer(0.2, budget.stop).start()
+    return time.monotonic()
+
+
+def test_stop_ends_a_wait_for_a_blocked_tier(router: respx.MockRouter) -> None:
+    budget = Budget()
+    client = connect(TENANT, SecretStr("key"), budget=budget)  # real waits, on the budget
+    limited = httpx.Response(429, headers={"Retry-After": "59"})
+    route = router.get(SPACE_PATH).mock(side_effect=[limited, ok_space()])
+    began = stop_soon(budget)
+    with pytest.raises(OutOfTimeError, match="stopping"):
+        client.space("s1")
+    assert time.monotonic() - began < 3.0  # not the 59 s asked
+    assert route.call_count == 1
+    client.close()
+
+
+def test_stop_ends_a_wait_for_a_rate_limit_slot(router: respx.MockRouter) -> None:
+    budget = Budget()
+    limits = RateLimits({"tier1": 1}, period_s=3600)
+    client = connect(TENANT, SecretStr("key"), budget=budget, rate_limits=limits)
+    route = router.get(SPACE_PATH).mock(return_value=ok_space())
+    assert client.space("s1") is not None
+    began = stop_soon(budget)
+    with pytest.raises(OutOfTimeError, match="stopping"):
+        client.space("s1")  # the next slot is an hour away
+    assert time.monotonic() - began < 3.0
+    assert route.call_count == 1

@@ -1,0 +1,77 @@
+"""The rows a sweep writes, as the program builds them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from qlik.times import format_time, parse_time
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """One decision about one successor app in one sweep."""
+
+    sweep_id: str
+    app_id: str
+    decision: str
+    reason: str
+    sources: tuple[str, ...]
+    source_reloads: tuple[str, ...]
+    reload_id: str | None = None
+    detail: str = ""
+    state: str = "done"
+    previous_reload_id: str | None = None
+    source_end: datetime | None = None
+
+    def as_record(self, now: datetime) -> dict[str, Any]:
+        """The row as stored: lists as JSON, times as text."""
+        record = self.__dict__ | {"updated_at": format_time(now)}
+        record["sources"] = json.dumps(list(self.sources))
+        record["source_reloads"] = json.dumps(list(self.source_reloads))
+        record["source_end"] = format_time(self.source_end) if self.source_end else None
+        return record
+
+    @classmethod
+    def from_record(cls, row: dict[str, Any]) -> LedgerRow:
+        """The row as read back from the ``ledger`` table."""
+        return cls(
+            sweep_id=row["sweep_id"],
+            app_id=row["app_id"],
+            decision=row["decision"],
+            reason=row["reason"],
+            sources=tuple(json.loads(row["sources"] or "[]")),
+            source_reloads=tuple(json.loads(row["source_reloads"] or "[]")),
+            reload_id=row["reload_id"],
+            detail=row["detail"] or "",
+            state=row["state"],
+            previous_reload_id=row.get("previous_reload_id"),
+            source_end=parse_time(row["source_end"]) if row.get("source_end") else None,
+        )
+
+
+@dataclass(frozen=True)
+class Started:
+    """A reload this program started, and what started it."""
+
+    app_id: str
+    source_apps: tuple[str, ...]
+    source_reloads: tuple[str, ...]
+
+
+@dataclass
+class SweepCommit:
+    """Everything one sweep writes at its end, applied atomically."""
+
+    sweep: dict[str, Any]
+    # Iterables, consumed once inside the transaction: a catch-up's rows are never all in memory.
+    handled_events: Iterable[dict[str, Any]] = field(default_factory=list)
+    invalid_events: Iterable[dict[str, Any]] = field(default_factory=list)
+    settled_edges: Iterable[dict[str, Any]] = field(default_factory=list)
+    ledger: list[LedgerRow] = field(default_factory=list)
+    cursor: datetime | None = None
+    # When this sweep re-read the late window (None: it did not).
+    late_checked_at: datetime | None = None
