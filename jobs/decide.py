@@ -55,6 +55,9 @@ class TenantFacts:
     # Source reloads that ended by then may have been handled by a database since lost (new,
     # emptied or restored from an older copy); None when the database remembers everything.
     recovering_until: datetime | None = None
+    # Reloads active in the tenant now (QUEUED, RELOADING, CANCELING); None when not asked
+    # (``max_active_reloads`` unset).
+    active_reloads: int | None = None
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ ENVIRONMENT: dict[str, str] = {
     "late_window_minutes": "RELOAD_CHAIN_LATE_WINDOW_MINUTES",
     "late_check_minutes": "RELOAD_CHAIN_LATE_CHECK_MINUTES",
     "max_sweep_minutes": "RELOAD_CHAIN_MAX_SWEEP_MINUTES",
+    "max_active_reloads": "RELOAD_CHAIN_MAX_ACTIVE_RELOADS",
 }
 PATH_KEYS = ("database", "log_file")
 
@@ -96,6 +97,8 @@ class Settings(BaseSettings):
     late_window_minutes: int = Field(60, ge=0, le=AUDIT_RETENTION_MINUTES)
     late_check_minutes: int = Field(10, ge=0, le=DAY_MINUTES)
     max_sweep_minutes: float = Field(30.0, ge=1, le=DAY_MINUTES)
+    # Start only while fewer reloads than this are active in the tenant (None: no limit).
+    max_active_reloads: int | None = Field(None, ge=1, le=10_000)
 
     @classmethod
     def settings_customise_sources(

@@ -75,11 +75,13 @@ class SimulatorApp:
         if route is None:
             return _reply(refused(404, "HTTP-404", f"no such endpoint: {method} {parts.path}"))
         fault = self.faults.pick(method, parts.path)
-        if fault is not None:
+        if fault is not None and not fault.after:
             return _fault_reply(fault)
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         call = Call(self.tenant, None, method, parts.path, query, body, self.base_url, params)
-        return _reply(self._authorized(route, call, authorization))
+        reply = _reply(self._authorized(route, call, authorization))
+        # A fault "after": the tenant acted (a reload may have started), then the answer is lost.
+        return reply if fault is None else _fault_reply(fault)
 
     def _authorized(self, route: Route, call: Call, authorization: str) -> Answer:
         if route.needs_auth:

@@ -1,4 +1,8 @@
-"""Realism on demand: latency, per-tier rate limits, injected errors and dropped connections."""
+"""Realism on demand: latency, per-tier rate limits, injected errors and dropped connections.
+
+A fault strikes before the tenant handles the request (nothing happened) or, with ``after``,
+once it has (a reload really started, and its answer is lost).
+"""
 
 from __future__ import annotations
 
@@ -15,11 +19,15 @@ from simulator.scenario import FaultRule, FaultSpec
 
 @dataclass(frozen=True)
 class Fault:
-    """What to do instead of answering: drop the connection, or answer ``status``."""
+    """What to do instead of answering: drop the connection, or answer ``status``.
+
+    ``after``: only once the tenant has handled the request.
+    """
 
     drop: bool = False
     status: int = 503
     retry_after: int | None = None
+    after: bool = False
 
 
 class RateLimiter:
@@ -61,7 +69,9 @@ class Faults:
         self._rules = [rule.model_copy() for rule in spec.rules]
         self._random = random.Random(spec.seed)
         self._lock = threading.Lock()
-        self.injected: dict[str, int] = {"drop": 0, "status": 0, "rate_limited": 0}
+        # By kind (drop, status, rate_limited); "after" counts those after the tenant acted,
+        # and a labelled rule's faults are counted under its label too.
+        self.injected: dict[str, int] = {"drop": 0, "status": 0, "rate_limited": 0, "after": 0}
 
     def calm(self) -> None:
         """Stop injecting faults (rules and random ones); counts are kept."""
@@ -85,15 +95,27 @@ class Faults:
                 same_method = rule.method is None or rule.method.upper() == method.upper()
                 if rule.count > 0 and path.startswith(rule.path) and same_method:
                     rule.count -= 1
-                    return self._count(Fault(rule.drop, rule.status, rule.retry_after))
-            roll = self._random.random()
-            if roll < self.spec.drop_rate:
-                return self._count(Fault(drop=True))
-            if roll < self.spec.drop_rate + self.spec.error_rate:
-                return self._count(Fault(status=self._random.choice((500, 502, 503))))
-        return None
+                    fault = Fault(rule.drop, rule.status, rule.retry_after, rule.after)
+                    return self._count(fault, rule.label)
+            return self._by_chance()
 
-    def _count(self, fault: Fault) -> Fault:
+    def _by_chance(self) -> Fault | None:
+        roll = self._random.random()
+        if roll < self.spec.drop_rate:
+            fault = Fault(drop=True)
+        elif roll < self.spec.drop_rate + self.spec.error_rate:
+            fault = Fault(status=self._random.choice((500, 502, 503)))
+        else:
+            return None
+        # Drawn only when asked for, so a seed without after_share keeps its old sequence.
+        if self.spec.after_share and self._random.random() < self.spec.after_share:
+            fault = Fault(fault.drop, fault.status, after=True)
+        return self._count(fault)
+
+    def _count(self, fault: Fault, label: str = "") -> Fault:
         kind = "drop" if fault.drop else "rate_limited" if fault.status == 429 else "status"
         self.injected[kind] += 1
+        self.injected["after"] += fault.after
+        if label:
+            self.injected[label] = self.injected.get(label, 0) + 1
         return fault

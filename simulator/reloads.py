@@ -77,11 +77,17 @@ class SimEvent:
     space_id: str | None
     owner_id: str
     visible_at: datetime
+    stamped: datetime | None = None  # an eventTime other than the reload's end (a wrong clock)
 
     @property
     def sort_key(self) -> tuple[datetime, str]:
-        """Audit events are listed by eventTime, ties broken by id."""
+        """Audit events are listed by when their reload ended, ties broken by id."""
         return (self.reload.ended, self.id)
+
+    @property
+    def event_time(self) -> datetime:
+        """The eventTime the event carries: the reload's end, unless stamped otherwise."""
+        return self.stamped or self.reload.ended
 
     def as_json(self, base_url: str) -> dict[str, Any]:
         """The audit item as ``GET /api/v1/audits`` returns it."""
@@ -94,7 +100,7 @@ class SimEvent:
             "eventId": self.id,
             "eventType": "com.qlik.v1.app.reload.finished",
             "eventTypeVersion": "1.0.0",
-            "eventTime": format_time(reload.ended),
+            "eventTime": format_time(self.event_time),
             "source": "com.qlik/engine",
             "tenantId": reload.tenant_id,
             "userId": reload.user_id,

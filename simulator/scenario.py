@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 SpaceType = Literal["shared", "managed", "data"]
 
@@ -66,17 +66,36 @@ class AppSpec(_Spec):
 
 
 class ReloadSpec(_Spec):
-    """A reload that is not started by reload-chain: scheduled now, or finished in the past."""
+    """A reload that is not started by reload-chain: scheduled now, or finished in the past.
+
+    A past reload's audit event may misbehave: ``visible_in_seconds`` shows it that long after
+    the tenant starts, however long ago the reload ended (an audit pipeline minutes late), and
+    ``event_time`` stamps it with another eventTime (a tenant clock gone wrong, e.g. 2099).
+    """
 
     app: str
     start_in_seconds: float | None = None
     ended_minutes_ago: float | None = None
     outcome: Literal["success", "failure"] | None = None
     type: str = "chronos"
+    visible_in_seconds: float | None = Field(None, ge=0)
+    event_time: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _event_quirks_need_a_past_reload(self) -> ReloadSpec:
+        quirky = self.visible_in_seconds is not None or self.event_time is not None
+        if quirky and self.ended_minutes_ago is None:
+            raise ValueError("visible_in_seconds and event_time need ended_minutes_ago")
+        return self
 
 
 class FaultRule(_Spec):
-    """Answer the next ``count`` matching requests with ``status`` (or drop the connection)."""
+    """Answer the next ``count`` matching requests with ``status`` (or drop the connection).
+
+    With ``after``, the tenant handles the request first (a POST really starts its reload) and
+    only then is the answer lost: the connection dropped, or ``status`` sent in its place.
+    A ``label`` counts the rule's faults under that name too (``Faults.injected``).
+    """
 
     path: str
     method: str | None = None
@@ -84,12 +103,20 @@ class FaultRule(_Spec):
     count: int = 1
     drop: bool = False
     retry_after: int | None = None
+    after: bool = False
+    label: str = ""
 
 
 class FaultSpec(_Spec):
+    """Latency, rate limits, fault rules and seeded random faults.
+
+    ``after_share`` of the random faults strike after the tenant handled the request.
+    """
+
     latency_ms: float = 0.0
     error_rate: float = Field(0.0, ge=0, le=1)
     drop_rate: float = Field(0.0, ge=0, le=1)
+    after_share: float = Field(0.0, ge=0, le=1)
     seed: int = 0
     rate_window_seconds: float = Field(60.0, gt=0)
     tier1_limit: int = 1000

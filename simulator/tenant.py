@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from simulator.audit import AuditLog
 from simulator.reloads import SimEvent, SimReload
-from simulator.scenario import AppSpec, Scenario, UserSpec
+from simulator.scenario import AppSpec, ReloadSpec, Scenario, UserSpec
 
 # Roles that may reload an app in each space type (see RoleType in spaces.json).
 RELOAD_ROLES: dict[str, frozenset[str]] = {
@@ -45,11 +46,11 @@ class SimTenant:
         self.api_starts: list[SimReload] = []
         self._by_creation: list[SimReload] = []
         self._by_app: dict[str, list[SimReload]] = {}
-        self._events: list[SimEvent] = []
-        self._event_keys: list[tuple[datetime, str]] = []
+        self._audit = AuditLog()
         self._tokens: dict[str, tuple[str, datetime]] = {}
         self._ids = itertools.count(1)
-        self._scheduled = self._seed(clock())
+        self._born = clock()
+        self._scheduled = self._seed(self._born)
 
     # --- identity ---------------------------------------------------------------------------
 
@@ -127,18 +128,28 @@ class SimTenant:
     ) -> list[SimEvent]:
         """Up to ``limit`` visible events in [start, end], oldest first, after a paging key."""
         with self.lock:
+            return self._audit.visible((start, end), after, limit, self.refresh())
+
+    def reveal(self) -> int:
+        """The audit pipeline catches up: every hidden event of a finished reload shows now."""
+        with self.lock:
+            return self._audit.reveal(self.refresh())
+
+    def quiet_at(self, within: timedelta) -> datetime:
+        """When every reload started or due within ``within`` has ended and its events show.
+
+        Events held back for longer than that (for ``reveal``) are not waited for.
+        """
+        with self.lock:
             now = self.refresh()
-            if after is None:
-                index = bisect.bisect_left(self._event_keys, (start, ""))
-            else:
-                index = bisect.bisect_right(self._event_keys, after)
-            found: list[SimEvent] = []
-            for event in itertools.islice(self._events, index, None):
-                if event.reload.ended > end or len(found) == limit:
-                    break
-                if event.visible_at <= now:
-                    found.append(event)
-            return found
+            ends = [reload.ended for reload in self.reloads.values()]
+            for created, app_id in self._scheduled:
+                if created <= now + within:
+                    app = self.apps[app_id]
+                    run = app.queue_seconds + app.duration_seconds + app.late_seconds
+                    ends.append(created + timedelta(seconds=run))
+            shown = self._audit.last_due(now + within)
+            return max([now, *ends, *([shown] if shown else [])])
 
     def refresh(self) -> datetime:
         """Start scheduled reloads whose time has come; return the current time."""
@@ -162,13 +173,20 @@ class SimTenant:
             if spec.ended_minutes_ago is not None:
                 run = timedelta(seconds=app.queue_seconds + app.duration_seconds)
                 created = now - timedelta(minutes=spec.ended_minutes_ago) - run
-                self._add_reload(app, app.owner, spec.type, created, succeeds)
+                self._add_reload(app, app.owner, spec.type, created, succeeds, spec=spec)
             else:
                 scheduled.append((now + timedelta(seconds=spec.start_in_seconds or 0), app.id))
         return sorted(scheduled)
 
     def _add_reload(
-        self, app: AppSpec, user_id: str, kind: str, created: datetime, succeeds: bool
+        self,
+        app: AppSpec,
+        user_id: str,
+        kind: str,
+        created: datetime,
+        succeeds: bool,
+        *,
+        spec: ReloadSpec | None = None,
     ) -> SimReload:
         reload = SimReload(
             id=f"{next(self._ids):024x}",
@@ -184,12 +202,13 @@ class SimTenant:
         self.reloads[reload.id] = reload
         bisect.insort(self._by_creation, reload, key=_creation_key)
         bisect.insort(self._by_app.setdefault(app.id, []), reload, key=_creation_key)
+        visible = reload.ended + timedelta(seconds=app.late_seconds)
+        if spec is not None and spec.visible_in_seconds is not None:
+            visible = max(reload.ended, self._born + timedelta(seconds=spec.visible_in_seconds))
+        stamped = spec.event_time if spec is not None else None
         for copy in range(app.duplicate_events):
-            visible = reload.ended + timedelta(seconds=app.late_seconds)
-            event = SimEvent(f"{reload.id}-{copy + 1}", reload, app.space, app.owner, visible)
-            index = bisect.bisect(self._event_keys, event.sort_key)
-            self._event_keys.insert(index, event.sort_key)
-            self._events.insert(index, event)
+            event_id = f"{reload.id}-{copy + 1}"
+            self._audit.add(SimEvent(event_id, reload, app.space, app.owner, visible, stamped))
         return reload
 
 

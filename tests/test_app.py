@@ -477,6 +477,38 @@ def test_scenario_fault_rules_apply(clock: Clock) -> None:
     assert sim.tenant.reload_log() == {}
 
 
+def test_fault_after_acting_starts_the_reload_and_loses_the_answer(sim: SimulatorApp) -> None:
+    sim.faults.add_rule(FaultRule(path="/api/v1/reloads", method="POST", status=502, after=True))
+    reply = send(sim, "POST", "/api/v1/reloads", body={"appId": app_id(sim, "ledger")})
+    assert reply.status == 502
+    assert error_code(reply) == "HTTP-502"
+    assert sim.tenant.reload_log() == {app_id(sim, "ledger"): 1}  # the tenant did act
+    assert sim.faults.injected["after"] == 1
+
+
+def test_dropped_connection_after_acting(sim: SimulatorApp) -> None:
+    sim.faults.add_rule(FaultRule(path="/api/v1/reloads", method="POST", drop=True, after=True))
+    reply = send(sim, "POST", "/api/v1/reloads", body={"appId": app_id(sim, "ledger")})
+    assert reply == Reply(drop=True)
+    assert sim.tenant.reload_log() == {app_id(sim, "ledger"): 1}
+
+
+def test_fault_after_a_refusal_still_refuses_nothing_more(sim: SimulatorApp) -> None:
+    # The tenant refused (403): the lost answer hides a refusal, and nothing was started.
+    sim.faults.add_rule(FaultRule(path="/api/v1/reloads", method="POST", after=True))
+    reply = send(sim, "POST", "/api/v1/reloads", body={"appId": app_id(sim, "private")})
+    assert reply.status == 503
+    assert sim.tenant.reload_log() == {}
+
+
+def test_scenario_after_rules_apply(clock: Clock) -> None:
+    rule = {"path": "/api/v1/reloads", "method": "POST", "status": 500, "after": True}
+    sim = make(clock, faults={"rules": [rule]})
+    reply = send(sim, "POST", "/api/v1/reloads", body={"appId": app_id(sim, "ledger")})
+    assert reply.status == 500
+    assert sim.tenant.reload_log() == {app_id(sim, "ledger"): 1}
+
+
 # --- spaces and assignments -----------------------------------------------------------------
 
 

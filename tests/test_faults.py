@@ -120,7 +120,7 @@ def test_rule_counts_down() -> None:
     assert faults.pick("GET", "/api/v1/audits") == Fault(status=500)
     assert faults.pick("GET", "/api/v1/audits") == Fault(status=500)
     assert faults.pick("GET", "/api/v1/audits") is None
-    assert faults.injected == {"drop": 0, "status": 2, "rate_limited": 0}
+    assert faults.injected == {"drop": 0, "status": 2, "rate_limited": 0, "after": 0}
 
 
 def test_rule_matches_method_and_path_prefix() -> None:
@@ -148,7 +148,7 @@ def test_drop_rule_and_retry_after() -> None:
     faults = Faults(FaultSpec(rules=rules))
     assert faults.pick("GET", "/api/v1/items") == Fault(drop=True)
     assert faults.pick("GET", "/api/v1/audits") == Fault(status=429, retry_after=7)
-    assert faults.injected == {"drop": 1, "status": 0, "rate_limited": 1}
+    assert faults.injected == {"drop": 1, "status": 0, "rate_limited": 1, "after": 0}
 
 
 def test_rules_in_the_spec_are_not_consumed() -> None:
@@ -170,7 +170,7 @@ def test_add_rule_while_serving() -> None:
 def test_no_rates_no_faults() -> None:
     faults = Faults(FaultSpec())
     assert all(faults.pick("GET", "/api/v1/audits") is None for _ in range(500))
-    assert faults.injected == {"drop": 0, "status": 0, "rate_limited": 0}
+    assert faults.injected == {"drop": 0, "status": 0, "rate_limited": 0, "after": 0}
 
 
 def picks(spec: FaultSpec, count: int = 400) -> list[Fault | None]:
@@ -193,7 +193,12 @@ def test_random_fault_rates_and_statuses() -> None:
     assert 0.15 < drops / 2000 < 0.25
     assert 0.25 < len(errors) / 2000 < 0.35
     assert set(errors) == {500, 502, 503}
-    assert faults.injected == {"drop": drops, "status": len(errors), "rate_limited": 0}
+    assert faults.injected == {
+        "drop": drops,
+        "status": len(errors),
+        "rate_limited": 0,
+        "after": 0,
+    }
 
 
 def test_error_rate_one_always_fails() -> None:
@@ -210,3 +215,39 @@ def test_rules_win_over_chance() -> None:
 def test_latency() -> None:
     assert Faults(FaultSpec(latency_ms=250)).latency_s() == 0.25
     assert Faults(FaultSpec()).latency_s() == 0.0
+
+
+# --- faults after the tenant acted ----------------------------------------------------------
+
+
+def test_after_rule_gives_an_after_fault_and_counts_it() -> None:
+    rules = [FaultRule(path="/api/v1/reloads", method="POST", after=True, drop=True, count=2)]
+    faults = Faults(FaultSpec(rules=rules))
+    assert faults.pick("POST", "/api/v1/reloads") == Fault(drop=True, after=True)
+    assert faults.pick("POST", "/api/v1/reloads") == Fault(drop=True, after=True)
+    assert faults.pick("POST", "/api/v1/reloads") is None
+    assert faults.injected == {"drop": 2, "status": 0, "rate_limited": 0, "after": 2}
+
+
+def test_labelled_rule_is_counted_under_its_label() -> None:
+    rule = FaultRule(path="/api/v1/reloads", method="GET", count=3, label="settling")
+    faults = Faults(FaultSpec(rules=[rule]))
+    for _ in range(5):
+        faults.pick("GET", "/api/v1/reloads")
+    assert faults.injected["settling"] == 3
+    assert faults.injected["status"] == 3
+
+
+def test_after_share_sends_that_share_of_random_faults_after_acting() -> None:
+    faults = Faults(FaultSpec(error_rate=0.5, drop_rate=0.2, after_share=0.5, seed=3))
+    found = [f for f in (faults.pick("POST", "/api/v1/reloads") for _ in range(2000)) if f]
+    after = sum(f.after for f in found)
+    assert 0.4 < after / len(found) < 0.6
+    assert faults.injected["after"] == after
+
+
+def test_without_after_share_the_random_sequence_is_unchanged() -> None:
+    # Seeds of existing scenarios and soak runs keep giving the same faults.
+    plain = FaultSpec(error_rate=0.3, drop_rate=0.2, seed=42)
+    assert picks(plain) == picks(plain.model_copy(update={"after_share": 0.0}))
+    assert not any(f is not None and f.after for f in picks(plain))

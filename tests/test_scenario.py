@@ -259,3 +259,33 @@ def test_error_rate_above_one_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, "bad.toml", "[faults]\nerror_rate = 1.5\n")
     with pytest.raises(ScenarioError, match=r"faults\.error_rate"):
         load_scenario(path)
+
+
+def test_late_and_future_events_and_after_faults_load(tmp_path: Path) -> None:
+    text = (
+        '[[apps]]\nkey = "a"\n'
+        '[[reloads]]\napp = "a"\nended_minutes_ago = 20\nvisible_in_seconds = 5\n'
+        "event_time = 2099-01-01T00:00:00Z\n"
+        "[faults]\nafter_share = 0.5\n"
+        '[[faults.rules]]\npath = "/api/v1/reloads"\nmethod = "POST"\nafter = true\n'
+        'label = "lost-start"\n'
+    )
+    loaded = load_scenario(write(tmp_path, "quirks.toml", text))
+    assert loaded.reloads[0].visible_in_seconds == 5
+    assert loaded.reloads[0].event_time is not None and loaded.reloads[0].event_time.year == 2099
+    assert loaded.faults.after_share == 0.5
+    assert loaded.faults.rules[0].after and loaded.faults.rules[0].label == "lost-start"
+
+
+@pytest.mark.parametrize("quirk", ["visible_in_seconds = 5", 'event_time = "2099-01-01T00:00:00Z"'])
+def test_event_quirks_need_a_past_reload(tmp_path: Path, quirk: str) -> None:
+    text = f'[[apps]]\nkey = "a"\n[[reloads]]\napp = "a"\nstart_in_seconds = 1\n{quirk}\n'
+    with pytest.raises(ScenarioError, match="need ended_minutes_ago"):
+        load_scenario(write(tmp_path, "bad.toml", text))
+
+
+def test_naive_event_time_is_refused(tmp_path: Path) -> None:
+    text = '[[apps]]\nkey = "a"\n[[reloads]]\napp = "a"\nended_minutes_ago = 1\n'
+    text += "event_time = 2099-01-01T00:00:00\n"
+    with pytest.raises(ScenarioError, match=r"reloads\.0\.event_time"):
+        load_scenario(write(tmp_path, "bad.toml", text))

@@ -100,6 +100,15 @@ def test_dropped_connection_on_a_fresh_client(server: SimulatorServer) -> None:
         httpx.get(f"{server.url}/api/v1/items", headers=AUTH, timeout=5)
 
 
+def test_connection_dropped_after_the_reload_started() -> None:
+    rule = FaultRule(path="/api/v1/reloads", method="POST", drop=True, after=True)
+    with SimulatorServer(scenario(rules=[rule.model_dump()])) as sim:
+        app_id = sim.tenant.scenario.app("a").id
+        with pytest.raises(httpx.RemoteProtocolError):
+            httpx.post(f"{sim.url}/api/v1/reloads", headers=AUTH, json={"appId": app_id})
+        assert sim.tenant.reload_log() == {app_id: 1}
+
+
 def test_injected_status_over_http(server: SimulatorServer) -> None:
     server.app.faults.add_rule(FaultRule(path="/api/v1/items", status=503, retry_after=2))
     reply = httpx.get(f"{server.url}/api/v1/items", headers=AUTH, timeout=5)

@@ -302,6 +302,59 @@ def test_late_event_visible_after_late_seconds(clock: Clock) -> None:
     assert event.reload.ended == START + timedelta(seconds=1)  # eventTime is still the end
 
 
+def test_event_minutes_late_shows_when_due_with_its_old_event_time(clock: Clock) -> None:
+    reloads = [{"app": "good", "ended_minutes_ago": 20, "visible_in_seconds": 30}]
+    tenant = make(clock, reloads=reloads)
+    assert tenant.events(*everything(tenant), None, 10) == []
+    clock.advance(29.9)
+    assert tenant.events(*everything(tenant), None, 10) == []
+    clock.advance(0.1)
+    (event,) = tenant.events(*everything(tenant), None, 10)
+    assert event.as_json("http://sim")["eventTime"] == "2026-11-22T09:40:00.123Z"
+    assert event.visible_at - event.reload.ended == timedelta(minutes=20, seconds=30)
+
+
+def test_reveal_shows_held_events_of_finished_reloads_only(clock: Clock) -> None:
+    reloads = [{"app": "good", "ended_minutes_ago": 7, "visible_in_seconds": 3600}]
+    tenant = make(clock, reloads=reloads)
+    running = tenant.start_reload(key(tenant, "late"), tenant.users["admin"])
+    assert running is not None
+    assert tenant.reveal() == 1
+    (event,) = tenant.events(*everything(tenant), None, 10)
+    assert event.reload.app_id == key(tenant, "good").id
+    clock.advance(1)  # "late" has ended: its event (30 s late) is revealed too
+    assert tenant.reveal() == 1
+    assert len(tenant.events(*everything(tenant), None, 10)) == 2
+    assert tenant.reveal() == 0
+
+
+def test_future_stamped_event_is_listed_where_its_reload_ended(clock: Clock) -> None:
+    reloads = [
+        {"app": "good", "ended_minutes_ago": 5, "event_time": "2099-01-01T00:00:00Z"},
+        {"app": "bad", "ended_minutes_ago": 2},
+    ]
+    tenant = make(clock, reloads=reloads)
+    window = (START - timedelta(minutes=10), START)
+    stamped, plain = tenant.events(*window, None, 10)
+    assert stamped.as_json("http://sim")["eventTime"] == "2099-01-01T00:00:00.000Z"
+    assert stamped.as_json("http://sim")["data"]["endTime"] == "2026-11-22T09:55:00.123Z"
+    assert plain.event_time == START - timedelta(minutes=2)
+
+
+def test_quiet_at_waits_for_running_reloads_late_events_and_due_schedules(clock: Clock) -> None:
+    reloads = [
+        {"app": "bad", "start_in_seconds": 1},
+        {"app": "good", "ended_minutes_ago": 1, "visible_in_seconds": 3600},
+    ]
+    tenant = make(clock, reloads=reloads)
+    # "bad" is due in 1 s, queues 2 s and runs 3 s; the held event is not waited for.
+    assert tenant.quiet_at(timedelta(seconds=60)) == START + timedelta(seconds=6)
+    assert tenant.start_reload(key(tenant, "late"), tenant.users["admin"]) is not None
+    assert tenant.quiet_at(timedelta(seconds=60)) == START + timedelta(seconds=31)
+    clock.advance(40)
+    assert tenant.quiet_at(timedelta(seconds=60)) == clock()
+
+
 def test_events_in_event_time_order(clock: Clock) -> None:
     apps = [
         {"key": f"app{n}", "queue_seconds": 0, "duration_seconds": duration}
