@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
+from jobs.capacity import cap_active
 from jobs.edges import Edge, Join, matches
 from qlik.events import FinishedReload
 from qlik.models import Reload
@@ -25,6 +26,9 @@ class DecisionSettings(Protocol):
 
     @property
     def only_managed_spaces(self) -> bool: ...
+
+    @property
+    def max_active_reloads(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,7 @@ def decide(
         latest = facts.latest_reloads.get(named.app_id)
         app = facts.apps.get(named.app_id)
         decisions.append(Decision(candidate or named, action, reason or "triggered", latest, app))
-    return decisions
+    return cap_active(decisions, facts.active_reloads, settings.max_active_reloads)
 
 
 def decide_bare(

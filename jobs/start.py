@@ -16,6 +16,7 @@ from typing import Any
 
 from loguru import logger
 
+from jobs.capacity import cap_active
 from jobs.decide import (
     AppFacts,
     Candidate,
@@ -131,9 +132,10 @@ def decide_selection(
     selection: Selection, facts: TenantFacts, settings: DecisionSettings, now: datetime
 ) -> list[Decision]:
     """One decision per selected app, in selection order, by the sweep's rules."""
-    return [
+    decisions = [
         decide_bare(Candidate(app_id, runs=()), facts, settings, now) for app_id in selection.apps
     ]
+    return cap_active(decisions, facts.active_reloads, settings.max_active_reloads)
 
 
 @dataclass

@@ -6,13 +6,13 @@ from datetime import datetime
 
 from loguru import logger
 
+from jobs.capacity import DEFERRED
 from jobs.decide import Decision, TenantFacts
 from jobs.reading import EventReader
 from jobs.report import Outcome, SweepReport
 from jobs.trigger import AUTH
 from jobs.window import Window
 from qlik.errors import AuthenticationError
-from qlik.events import FinishedReload
 from qlik.times import format_time
 
 
@@ -21,10 +21,10 @@ def sweep_report(
     window: Window,
     reader: EventReader,
     outcomes: list[Outcome],
-    unsettled: list[FinishedReload],
     *,
     api_calls: dict[str, int],
     dry_run: bool,
+    facts_failed: bool = False,
 ) -> SweepReport:
     """The report of one sweep, its exit code included."""
     return SweepReport(
@@ -38,17 +38,21 @@ def sweep_report(
         sources=len({run.app_id for run in reader.runs.values()}),
         outcomes=outcomes,
         api_calls=api_calls,
-        exit_code=exit_code(reader, outcomes, unsettled),
+        exit_code=exit_code(reader, outcomes, facts_failed=facts_failed),
         late_events=reader.late,
         late_worst_s=reader.late_worst_s,
     )
 
 
-def exit_code(reader: EventReader, outcomes: list[Outcome], unsettled: list[FinishedReload]) -> int:
-    """2 when the credentials were refused; 1 when work is left for the next sweep; else 0."""
+def exit_code(reader: EventReader, outcomes: list[Outcome], *, facts_failed: bool) -> int:
+    """2 when the credentials were refused; 1 when work failed and is left for the next sweep.
+
+    A ``deferred`` successor is left for the next sweep too, but nothing failed: exit 0.
+    """
     if any(outcome.reason == AUTH for outcome in outcomes):
         return AuthenticationError.exit_code
-    return 0 if reader.complete and not unsettled else 1
+    failed = any(outcome.retry and outcome.reason != DEFERRED for outcome in outcomes)
+    return 1 if facts_failed or failed or not reader.complete else 0
 
 
 def log_recovery(until: datetime | None, watermark: datetime | None) -> None:

@@ -51,6 +51,9 @@ class SweepSettings(FactSettings, WindowSettings, Protocol):
     @property
     def max_sweep_minutes(self) -> float: ...
 
+    @property
+    def max_active_reloads(self) -> int | None: ...
+
 
 @dataclass(frozen=True)
 class SweepContext:
@@ -130,7 +133,6 @@ class _Sweep:
             window,
             reader,
             outcomes,
-            unsettled,
             api_calls=calls,
             dry_run=self.dry_run,
         )

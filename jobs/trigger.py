@@ -25,7 +25,7 @@ from state.store import LedgerRow, Store
 
 AUTH = "auth"
 # Skips whose successor must be decided again by a later sweep: their events stay unhandled.
-RETRIED_SKIPS = frozenset({"unsettled"})
+RETRIED_SKIPS = frozenset({"unsettled", "deferred"})
 
 _REFUSALS: dict[str, tuple[Result, str, bool]] = {
     "pending": ("skipped", "running", False),

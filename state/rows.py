@@ -75,3 +75,16 @@ class SweepCommit:
     cursor: datetime | None = None
     # When this sweep re-read the late window (None: it did not).
     late_checked_at: datetime | None = None
+
+
+def decoded(row: dict[str, Any], columns: tuple[str, ...]) -> dict[str, Any]:
+    """The row with these JSON text columns turned back into objects and lists."""
+    return row | {
+        column: json.loads(row[column]) for column in columns if isinstance(row.get(column), str)
+    }
+
+
+def chunks(values: list[str], size: int = 500) -> Iterable[list[str]]:
+    """``values`` in lists of at most ``size`` (SQLite limits a statement's variables)."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]

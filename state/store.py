@@ -18,7 +18,7 @@ from qlik.times import format_time, parse_time
 from state import lease
 from state.database import state_errors
 from state.lease import Fence
-from state.rows import LedgerRow, Started, SweepCommit
+from state.rows import LedgerRow, Started, SweepCommit, chunks, decoded
 
 __all__ = ["LedgerRow", "Started", "Store", "SweepCommit"]
 
@@ -115,6 +115,17 @@ class Store:
                 "state in (?, ?)", list(UNFINISHED), order_by="updated_at"
             )
             return [LedgerRow.from_record(row) for row in rows]
+
+    def recent_start_ages(self, window_s: float = 300.0) -> list[float]:
+        """Seconds since each start request of the last ``window_s`` was sent (any process).
+
+        Qlik counts reload starts per user over five minutes, across processes: a one-shot
+        sweep seeds its rate limiter with these before it starts anything.
+        """
+        age = f"(julianday({_DB_NOW}) - julianday(written_at)) * 86400"
+        sql = f"select {age} from ledger where written_at is not null and {age} < ?"
+        with state_errors(self.where):
+            return [float(row[0]) for row in self.db.execute(sql, [window_s]).fetchall()]
 
     def intent_ages(self) -> dict[tuple[str, str], float]:
         """Seconds since each ``intent`` row was written, by (sweep id, app id).
@@ -217,13 +228,13 @@ class Store:
         """The newest sweep records, newest first, with their JSON columns decoded."""
         with state_errors(self.where):
             rows = self.db.table("sweeps").rows_where(order_by="started_at desc", limit=limit)
-            return [_decoded(row, ("decisions", "api_calls")) for row in rows]
+            return [decoded(row, ("decisions", "api_calls")) for row in rows]
 
     def recent_decisions(self, limit: int = 20) -> list[dict[str, Any]]:
         """The newest ledger rows, newest first, with their JSON columns decoded."""
         with state_errors(self.where):
             rows = self.db.table("ledger").rows_where(order_by="updated_at desc", limit=limit)
-            return [_decoded(row, ("sources", "source_reloads")) for row in rows]
+            return [decoded(row, ("sources", "source_reloads")) for row in rows]
 
     def _upsert(
         self, table: str, rows: Iterable[dict[str, Any]], pk: str | tuple[str, ...]
@@ -242,19 +253,7 @@ class Store:
         """
         rows: list[tuple[Any, ...]] = []
         with state_errors(self.where):
-            for chunk in _chunks(sorted(set(values))):
+            for chunk in chunks(sorted(set(values))):
                 statement = sql.format(",".join("?" * len(chunk)))
                 rows.extend(self.db.execute(statement, chunk).fetchall())
         return rows
-
-
-def _decoded(row: dict[str, Any], columns: tuple[str, ...]) -> dict[str, Any]:
-    """The row with these JSON text columns turned back into objects and lists."""
-    return row | {
-        column: json.loads(row[column]) for column in columns if isinstance(row.get(column), str)
-    }
-
-
-def _chunks(values: list[str], size: int = 500) -> Iterable[list[str]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]

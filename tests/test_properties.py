@@ -56,6 +56,7 @@ minutes = st.integers(min_value=0, max_value=90)
 class Knobs:
     tolerance_minutes: int
     only_managed_spaces: bool
+    max_active_reloads: int | None = None
 
 
 # --- strategies -------------------------------------------------------------------------------
