@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 import respx
+from loguru import logger
 from pydantic import SecretStr
 
 from jobs.sweep import SweepContext
@@ -27,6 +28,15 @@ def clean_environment(
     for name in [*ENVIRONMENT.values(), CONFIG_ENV]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+@pytest.fixture
+def logged() -> Iterator[list[str]]:
+    """Everything loguru writes while the test runs, at every level, as ``LEVEL message\\n``."""
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(str(m)), level=0, format="{level} {message}")
+    yield lines
+    logger.remove(sink)
 
 
 @pytest.fixture

@@ -68,15 +68,6 @@ def client(router: respx.MockRouter, sleeps: list[float]) -> Iterator[QlikClient
     qlik.close()
 
 
-@pytest.fixture
-def logged() -> Iterator[list[str]]:
-    """Everything loguru writes while the test runs, at every level."""
-    lines: list[str] = []
-    sink = logger.add(lambda m: lines.append(str(m)), level=0, format="{level} {message}")
-    yield lines
-    logger.remove(sink)
-
-
 class Clock:
     """A settable clock for the token cache."""
 

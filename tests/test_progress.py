@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from loguru import logger
 
 from jobs.sweep import SweepContext, run_sweep
 from qlik.client import connect
@@ -37,14 +35,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def lines() -> Iterator[list[str]]:
-    captured: list[str] = []
-    sink = logger.add(lambda m: captured.append(str(m)), level=0, format="{level} {message}")
-    yield captured
-    logger.remove(sink)
 
 
 def at(minutes: float) -> datetime:
@@ -81,7 +71,7 @@ def test_a_terminal_gets_a_bar_anything_else_log_lines() -> None:
     assert isinstance(progress_for(io.StringIO()), LogProgress)
 
 
-def test_log_lines_every_n_pages_with_totals_position_and_rate(lines: list[str]) -> None:
+def test_log_lines_every_n_pages_with_totals_position_and_rate(logged: list[str]) -> None:
     clock = Clock()
     stream = io.StringIO()
     progress = progress_for(stream)
@@ -93,7 +83,7 @@ def test_log_lines_every_n_pages_with_totals_position_and_rate(lines: list[str])
         progress.page_read(page, page * 100, at(page / 2))
     progress.finished(120, 12_000)
 
-    assert lines == [
+    assert logged == [
         "INFO read 10,000 events in 100 pages (up to 2026-09-01T09:50:00.000Z, "
         "42% of the window), 10,000 events/s\n",
         "INFO read 12,000 events in 120 pages in 1.2s, 10,000 events/s\n",
@@ -101,7 +91,7 @@ def test_log_lines_every_n_pages_with_totals_position_and_rate(lines: list[str])
     assert stream.getvalue() == ""  # nothing but log lines: no bar, no control characters
 
 
-def test_log_lines_every_few_seconds_on_slow_pages(lines: list[str]) -> None:
+def test_log_lines_every_few_seconds_on_slow_pages(logged: list[str]) -> None:
     clock = Clock()
     progress = LogProgress(every_pages=100, every_seconds=5.0, clock=clock)
     progress.started(START, END)
@@ -109,19 +99,19 @@ def test_log_lines_every_few_seconds_on_slow_pages(lines: list[str]) -> None:
         clock.now += 2.0
         progress.page_read(page, page * 10, None)
 
-    assert [line.split(" in ")[0] for line in lines] == [
+    assert [line.split(" in ")[0] for line in logged] == [
         "INFO read 30 events",
         "INFO read 60 events",
     ]
-    assert "(up to no event yet, 0% of the window)" in lines[0]
+    assert "(up to no event yet, 0% of the window)" in logged[0]
 
 
-def test_a_short_read_closes_at_debug_only(lines: list[str]) -> None:
+def test_a_short_read_closes_at_debug_only(logged: list[str]) -> None:
     progress = LogProgress(clock=Clock())
     progress.started(START, END)
     progress.page_read(1, 3, at(10))
     progress.finished(1, 3)
-    assert lines == ["DEBUG read 3 events in 1 pages in 0.0s, 0 events/s\n"]
+    assert logged == ["DEBUG read 3 events in 1 pages in 0.0s, 0 events/s\n"]
 
 
 def test_a_terminal_gets_a_transient_bar(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -152,7 +142,7 @@ def test_pages_before_start_and_a_second_finish_are_harmless() -> None:
     log.finished(1, 10)
 
 
-def test_a_sweep_reports_its_pages(tenant: FakeTenant, lines: list[str]) -> None:
+def test_a_sweep_reports_its_pages(tenant: FakeTenant, logged: list[str]) -> None:
     app = tenant.add_app(1)
     for minutes in range(1, 4):
         tenant.finish(app, at=tenant.now - timedelta(minutes=minutes))
@@ -165,7 +155,7 @@ def test_a_sweep_reports_its_pages(tenant: FakeTenant, lines: list[str]) -> None
     finally:
         client.close()
         db.close()
-    reading = [line for line in lines if line.startswith("INFO read ")]
+    reading = [line for line in logged if line.startswith("INFO read ")]
     assert reading[0].startswith("INFO read 3 events in 1 pages (up to ")
     assert "2026-11-22T09:59:00.000Z, 98% of the window" in reading[0]
     assert reading[-1].startswith("INFO read 3 events in 1 pages in ")

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +13,6 @@ import pytest
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from loguru import logger
 
 from scheduler.runner import _log_job_event, build_scheduler
 
@@ -78,14 +76,6 @@ print("stopped", flush=True)
 
 def noop() -> None:
     pass
-
-
-@pytest.fixture
-def logged() -> Iterator[list[str]]:
-    lines: list[str] = []
-    sink = logger.add(lambda m: lines.append(str(m)), level=0, format="{level} {message}")
-    yield lines
-    logger.remove(sink)
 
 
 def test_scheduler_has_one_sweep_job() -> None:
