@@ -1,15 +1,17 @@
-"""Gather the tenant facts ``decide`` needs, with as few API calls as the questions allow.
+"""Gather the tenant facts ``decide`` needs, and only those ``jobs.needs`` says it needs.
 
 Tags of all source apps come from batched items calls; successors not already known are
-looked up the same way; spaces only when a setting needs their type; the latest reloads of
-all successors from one listing.
+looked up the same way; spaces only when a setting needs their type; then the reloads: one
+listing, newest first, read back only as far as each successor's own horizon (join targets
+are asked exactly), and the tenant's active reloads counted when ``max_active_reloads`` is set.
+``start`` gathers its facts through the same ``ask_tenant``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Protocol
 
 from loguru import logger
@@ -18,9 +20,10 @@ from jobs.chainfile import ChainFile
 from jobs.decide import AppFacts, Candidate, TenantFacts, candidates
 from jobs.edges import Edge, edges_from_tags
 from jobs.lineage import lineage_of
+from jobs.needs import Needs, needs
 from qlik.client import QlikClient
 from qlik.events import FinishedReload
-from qlik.models import Item, Reload
+from qlik.models import Item
 from state.store import Store
 
 
@@ -44,6 +47,9 @@ class FactSettings(Protocol):
     @property
     def only_managed_spaces(self) -> bool: ...
 
+    @property
+    def max_active_reloads(self) -> int | None: ...
+
 
 def gather_facts(
     client: QlikClient,
@@ -59,25 +65,61 @@ def gather_facts(
     items = client.items({run.app_id for run in runs})
     edges = merge_edges(tag_edges(items, settings.tag_prefix), chain or ChainFile())
     settled = frozenset(store.settled_edges(run.reload_id for run in runs))
-    successors = candidates(runs, edges, settled)
-    missing = set(successors) - set(items)
-    if missing:
-        items |= client.items(missing)
-    found = [app_id for app_id in successors if app_id in items]
-    space_types = _space_types(client, items, found) if settings.only_managed_spaces else {}
-    since = _oldest_time_that_matters(successors.values(), settings, now)
-    latest = client.latest_reloads(found, since) if found else {}
-    return TenantFacts(
+    successors = list(candidates(runs, edges, settled).values())
+    start = TenantFacts(
         edges=edges,
-        apps={app_id: _app_facts(item) for app_id, item in items.items()},
-        space_types=space_types,
-        latest_reloads=latest | _join_targets_latest(client, successors.values(), set(found)),
+        apps=_found_apps(items),
         settled=settled,
         lineage=lineage_of(store, runs),
-        last_success=_join_member_successes(store, successors.values(), runs),
         unsettled=known.unsettled if known else frozenset(),
         recovering_until=known.recovering_until if known else None,
     )
+    members = needs(successors, start, settings, now).join_members
+    start = replace(start, last_success=_join_member_successes(store, members, runs))
+    return ask_tenant(client, successors, start, settings, now)
+
+
+def ask_tenant(
+    client: QlikClient,
+    successors: Sequence[Candidate],
+    known: TenantFacts,
+    settings: FactSettings,
+    now: datetime,
+) -> TenantFacts:
+    """``known`` completed with what deciding ``successors`` needs: apps, spaces, reloads.
+
+    Each stage asks ``jobs.needs`` again with the answers so far, so an app not found or
+    not in a managed space (when that matters) never costs a reload lookup.
+    """
+    need = needs(successors, known, settings, now)
+    if need.apps:
+        found = client.items(need.apps)
+        known = replace(known, apps={**known.apps, **_found_apps(found)})
+        need = needs(successors, known, settings, now)
+    if need.spaces:
+        spaces = client.spaces(need.spaces)
+        types = {space_id: space.type for space_id, space in spaces.items()}
+        known = replace(known, space_types={**known.space_types, **types})
+        need = needs(successors, known, settings, now)
+    return _with_reloads(client, known, need, settings)
+
+
+def _with_reloads(
+    client: QlikClient, known: TenantFacts, need: Needs, settings: FactSettings
+) -> TenantFacts:
+    """The successors' latest reloads (listing to each horizon, join targets exactly), and
+    the tenant's active reloads when ``max_active_reloads`` needs them."""
+    cap = settings.max_active_reloads if need.count_active else None
+    listing = client.latest_reloads_since(need.horizons, count_active_up_to=cap)
+    exact = client.latest_reload_each(need.join_targets) if need.join_targets else {}
+    logger.debug(
+        "reloads of {} successors by listing, {} exactly; active counted: {}",
+        len(need.horizons),
+        len(need.join_targets),
+        listing.active,
+    )
+    latest = {**known.latest_reloads, **listing.latest, **exact}
+    return replace(known, latest_reloads=latest, active_reloads=listing.active)
 
 
 def merge_edges(tag_edges: dict[str, list[Edge]], chain: ChainFile) -> dict[str, list[Edge]]:
@@ -88,19 +130,10 @@ def merge_edges(tag_edges: dict[str, list[Edge]], chain: ChainFile) -> dict[str,
     return merged
 
 
-def _join_targets_latest(
-    client: QlikClient, successors: Iterable[Candidate], found: set[str]
-) -> dict[str, Reload | None]:
-    """A join compares with its target's last reload however old: ask for it exactly."""
-    targets = [c.app_id for c in successors if c.joins and not c.plain and c.app_id in found]
-    return client.latest_reload_each(targets) if targets else {}
-
-
 def _join_member_successes(
-    store: Store, successors: Iterable[Candidate], runs: Sequence[FinishedReload]
+    store: Store, members: frozenset[str], runs: Sequence[FinishedReload]
 ) -> dict[str, datetime]:
     """When each join member last succeeded: events read before, and this sweep's runs."""
-    members = {member for c in successors for join in c.joins for member in join.after}
     if not members:
         return {}
     last = store.last_successes(members)
@@ -108,6 +141,10 @@ def _join_member_successes(
         if run.app_id in members and run.outcome == "success":
             last[run.app_id] = max(last.get(run.app_id, run.ended_at), run.ended_at)
     return last
+
+
+def _found_apps(items: dict[str, Item]) -> dict[str, AppFacts]:
+    return {app_id: app_facts(item) for app_id, item in items.items()}
 
 
 def tag_edges(items: dict[str, Item], prefix: str) -> dict[str, list[Edge]]:
@@ -124,20 +161,6 @@ def tag_edges(items: dict[str, Item], prefix: str) -> dict[str, list[Edge]]:
     return edges
 
 
-def _space_types(client: QlikClient, items: dict[str, Item], app_ids: list[str]) -> dict[str, str]:
-    space_ids = {items[app_id].space_id for app_id in app_ids}
-    spaces = client.spaces(space_id for space_id in space_ids if space_id)
-    return {space_id: space.type for space_id, space in spaces.items()}
-
-
-def _oldest_time_that_matters(
-    successors: Iterable[Candidate], settings: FactSettings, now: datetime
-) -> datetime:
-    """Reloads created before this cannot make a successor tolerated or fresh."""
-    ends = [run.ended_at for candidate in successors for run in candidate.runs]
-    tolerance_start = now - timedelta(minutes=settings.tolerance_minutes)
-    return min([tolerance_start, *ends])
-
-
-def _app_facts(item: Item) -> AppFacts:
+def app_facts(item: Item) -> AppFacts:
+    """What ``decide`` reads of an item (an app or a script)."""
     return AppFacts(item.resource_id.lower(), item.name, item.space_id, item.resource_type)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,9 +19,10 @@ from jobs.progress import NoProgress, ReadProgress
 from qlik.errors import RetryableError
 from qlik.events import FinishedReload, InvalidEventError, parse_finished_reload
 from qlik.times import format_time
-from state.store import Store
+from state.store import RAW_TEXT_LIMIT, Store
 
-RAW_EVENT_LIMIT = 20_000
+# Kept of an invalid event's text: the store scrubs secrets first, then cuts it to this.
+RAW_EVENT_LIMIT = RAW_TEXT_LIMIT
 
 RunKey = tuple[str, str]
 
@@ -139,13 +140,18 @@ class EventReader:
             return None
 
     def _in_window(self, run: FinishedReload) -> FinishedReload:
-        """A run stamped after the window's end would move the cursor into the future."""
+        """A run stamped after the window's end would move the cursor into the future.
+
+        A reload cannot end after its own event was written: a later ``data.endTime`` (a
+        lying engine clock) is cut to the event's time, or an interrupted start of its
+        successor would be judged against 2099 and repeated.
+        """
         if self.window_end is not None and run.event_time > self.window_end:
             raise InvalidEventError(
                 f"future: eventTime {format_time(run.event_time)} is after the window's end "
                 f"{format_time(self.window_end)}"
             )
-        return run
+        return replace(run, ended_at=run.event_time) if run.ended_at > run.event_time else run
 
 
 def handled_row(run: FinishedReload, sweep_id: str, event_id: str | None = None) -> dict[str, Any]:
@@ -177,7 +183,8 @@ def invalid_row(key: str, raw: Any, reason: str, sweep_id: str, now: datetime) -
         "key": key,
         "event_id": event_id if isinstance(event_id, str) else None,
         "reason": reason,
-        "raw": json.dumps(raw, default=str)[:RAW_EVENT_LIMIT],
+        # Four times the limit: a secret cut here lies beyond what the store keeps.
+        "raw": json.dumps(raw, default=str)[: 4 * RAW_EVENT_LIMIT],
         "sweep_id": sweep_id,
         "seen_at": format_time(now),
     }

@@ -7,8 +7,10 @@ start, means the start happened. Only tenant timestamps are compared, so clock s
 this machine and Qlik Cloud cannot mislead it.
 
 It fails closed. When the tenant cannot be asked (network, 5xx, a refusal), or when the start
-may still be in flight in another process (its intent is younger than one request's
-deadline), the app is *unsettled*: no sweep starts it again until a later one settles it.
+may still land (sent less than its writer's in-flight window ago: twice the writer's request
+deadline, so a gateway's 504 leaves the backend time to finish), the app is *unsettled*: no
+sweep starts it again until a later one settles it. An app the tenant no longer has (404)
+cannot be started twice: its intent is settled as not started.
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ from qlik.models import Reload
 from state.store import LedgerRow, Store
 
 NOT_STARTED = "not_started"
-# Beyond one request's deadline: time for the tenant to create a reload whose request arrived.
-IN_FLIGHT_MARGIN_S = 10.0
+
+
+def in_flight_window(request_deadline_s: float) -> float:
+    """How long a start may still land after it was sent: its deadline, and as long again."""
+    return 2 * request_deadline_s
 
 
 @dataclass(frozen=True)
@@ -49,14 +54,14 @@ def reconcile_intents(
 ) -> Reconciliation:
     """Resolve every unfinished intent the tenant can answer for; the rest stay unsettled.
 
-    ``request_deadline_s`` bounds one request (``http_timeout_seconds``): an intent written
-    less than that (plus a margin) ago may belong to a start still on its way.
+    ``request_deadline_s`` (``http_timeout_seconds``) sizes the in-flight window of rows
+    written before each row kept its writer's own.
     """
     resolved, unsettled = [], set()
     ages = store.intent_ages()
     for intent in store.unfinished_intents():
         try:
-            latest = client.latest_reload(intent.app_id)
+            gone, latest = _ask(client, intent.app_id)
         except (RetryableError, ApiError) as error:
             logger.error(
                 "cannot check the interrupted start of {} yet, so it is not started again until "
@@ -66,8 +71,9 @@ def reconcile_intents(
             )
             unsettled.add(intent.app_id)
             continue
-        age_s = ages.get((intent.sweep_id, intent.app_id))
-        if not was_started(intent, latest) and _may_be_in_flight(age_s, request_deadline_s):
+        age_s, window_s = ages.get((intent.sweep_id, intent.app_id), (None, None))
+        in_flight_s = window_s or in_flight_window(request_deadline_s)
+        if not gone and not was_started(intent, latest) and _may_be_in_flight(age_s, in_flight_s):
             logger.warning("start of {} may still be in flight; checked again later", intent.app_id)
             unsettled.add(intent.app_id)
             continue
@@ -77,9 +83,19 @@ def reconcile_intents(
     return Reconciliation(resolved, frozenset(unsettled))
 
 
-def _may_be_in_flight(age_s: float | None, request_deadline_s: float) -> bool:
-    """An ``intent`` row written less than a request's deadline ago: its start may yet land."""
-    return age_s is not None and age_s < request_deadline_s + IN_FLIGHT_MARGIN_S
+def _may_be_in_flight(age_s: float | None, in_flight_s: float) -> bool:
+    """A start sent less than its in-flight window ago may yet land."""
+    return age_s is not None and age_s < in_flight_s
+
+
+def _ask(client: QlikClient, app_id: str) -> tuple[bool, Reload | None]:
+    """Whether the app is gone (404: nothing can start it twice), and its latest reload."""
+    try:
+        return False, client.latest_reload(app_id)
+    except ApiError as error:
+        if error.status == 404:
+            return True, None
+        raise
 
 
 def resolution(intent: LedgerRow, latest: Reload | None) -> tuple[LedgerRow, list[dict[str, Any]]]:

@@ -11,14 +11,13 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from loguru import logger
 
 from jobs.capacity import cap_active
 from jobs.decide import (
-    AppFacts,
     Candidate,
     Decision,
     DecisionSettings,
@@ -26,7 +25,7 @@ from jobs.decide import (
     decide_bare,
 )
 from jobs.edges import is_resource_id
-from jobs.facts import FactSettings
+from jobs.facts import FactSettings, app_facts, ask_tenant
 from jobs.reconcile import reconcile_intents
 from jobs.report import Outcome
 from jobs.sweep import SweepContext
@@ -98,34 +97,16 @@ def gather(
     now: datetime,
     unsettled: frozenset[str] = frozenset(),
 ) -> TenantFacts:
-    """What the guards need: the apps, their spaces' types if asked, their latest reloads.
+    """What the guards need, asked as a sweep asks it (``jobs.facts.ask_tenant``): the apps,
+    their spaces' types if asked, their reloads since ``now - tolerance`` and, with
+    ``max_active_reloads``, the tenant's active reloads.
 
     ``unsettled``: apps whose earlier start may have happened (never started again meanwhile).
     """
-    found = list(selection.apps)
-    since = now - timedelta(minutes=settings.tolerance_minutes)
-    spaces = _space_types(client, selection.apps.values()) if settings.only_managed_spaces else {}
-    return TenantFacts(
-        edges={},
-        apps={app_id: _app_facts(item) for app_id, item in selection.apps.items()},
-        space_types=spaces,
-        latest_reloads=client.latest_reloads(found, since) if found else {},
-        unsettled=unsettled,
-    )
-
-
-def _space_types(client: QlikClient, items: Iterable[Item]) -> dict[str, str]:
-    """The type of every space holding one of these items (invisible spaces left out)."""
-    types: dict[str, str] = {}
-    for space_id in sorted({item.space_id for item in items if item.space_id}):
-        space = client.space(space_id)
-        if space is not None:
-            types[space_id] = space.type
-    return types
-
-
-def _app_facts(item: Item) -> AppFacts:
-    return AppFacts(item.resource_id.lower(), item.name, item.space_id, item.resource_type)
+    apps = {app_id: app_facts(item) for app_id, item in selection.apps.items()}
+    known = TenantFacts(edges={}, apps=apps, unsettled=unsettled)
+    bare = [Candidate(app_id, runs=()) for app_id in selection.apps]
+    return ask_tenant(client, bare, known, settings, now)
 
 
 def decide_selection(
@@ -208,6 +189,7 @@ def run_start(
     """Select, decide, and (unless ``dry_run``) start and record every selected app."""
     start_id = new_start_id(now)
     fence = None if dry_run else ctx.store.fence(start_id)
+    ctx.client.seed_starts(ctx.store.recent_start_ages())
     blocked = _unsettled(ctx, now, dry_run=dry_run)
     selection = select(ctx.client, app_ids, tags)
     facts = gather(ctx.client, selection, ctx.settings, now, blocked)

@@ -24,7 +24,7 @@ def sweep_report(
     *,
     api_calls: dict[str, int],
     dry_run: bool,
-    facts_failed: bool = False,
+    facts_failed: bool,
 ) -> SweepReport:
     """The report of one sweep, its exit code included."""
     return SweepReport(
@@ -55,22 +55,25 @@ def exit_code(reader: EventReader, outcomes: list[Outcome], *, facts_failed: boo
     return 1 if facts_failed or failed or not reader.complete else 0
 
 
-def log_recovery(until: datetime | None, watermark: datetime | None) -> None:
-    """Say that this sweep judges with the lost-state rule, and why."""
+def log_recovery(until: datetime | None, why: str) -> None:
+    """Say that this sweep judges with the lost-state rule, and why (see ``recovering_until``)."""
     if until is None:
         return
-    if watermark is None:
+    if why == "first":
         logger.info(
             "first sweep of this database: successors reloaded after their source ended, "
             "whatever the outcome, are treated as handled"
         )
-        return
-    logger.warning(
-        "this database has no record of events up to {} that it once handled (new, emptied or "
-        "restored from an older copy): successors reloaded after their source ended, whatever "
-        "the outcome, are treated as handled",
-        format_time(until),
-    )
+    elif why in ("new", "restored"):
+        logger.warning(
+            "this database has no record of events up to {} that a database here once handled "
+            "({}: emptied, replaced or restored from an older copy): successors reloaded after "
+            "their source ended, whatever the outcome, are treated as handled",
+            format_time(until),
+            why,
+        )
+    else:
+        logger.debug("events up to {} are judged with the lost-state rule", format_time(until))
 
 
 def warn_lost_state(decisions: list[Decision], facts: TenantFacts) -> None:

@@ -25,14 +25,14 @@ from jobs.reconcile import reconcile_intents
 from jobs.report import Outcome, PhaseTimer, SweepReport
 from jobs.summary import log_recovery, log_summary, sweep_report, warn_lost_state
 from jobs.trigger import act_on_decisions
-from jobs.window import Window, WindowSettings, recovering_until, sweep_window
+from jobs.window import Memory, Window, WindowSettings, recovering_until, sweep_window
 from qlik.client import QlikClient
 from qlik.errors import QlikError, RetryableError
 from qlik.events import FinishedReload
 from qlik.times import format_time
 from state.database import StateError
 from state.lease import Fence
-from state.store import LATE_CHECK, Store
+from state.store import HIGH_WATER, LATE_CHECK, RECOVERY, Store
 from state.watermark import Watermark
 
 
@@ -108,6 +108,10 @@ class _Sweep:
     now: datetime
     started: float
     dry_run: bool
+    # The newest event read, the newest ever committed, and the lost-state limit.
+    newest_read: datetime | None = None
+    high_water: datetime | None = None
+    recovery: datetime | None = None
 
     def run(self, since: datetime | None) -> SweepReport:
         ctx = self.ctx
@@ -116,12 +120,15 @@ class _Sweep:
         phases = PhaseTimer(self.started)
         # Read before reconciling: a sweeper that starts anything after this fences us out.
         fence = None if self.dry_run else ctx.store.fence(self.sweep_id)
+        # Qlik counts starts over 5 minutes across processes: earlier sweeps' starts count too.
+        ctx.client.seed_starts(ctx.store.recent_start_ages())
         # Interrupted starts are settled first, so nothing below can start them again.
         blocked = self._unsettled_apps()
         phases.lap("reconcile")
         cursor = ctx.store.cursor()
         window = sweep_window(cursor, ctx.settings, self.now, since, ctx.store.cursor(LATE_CHECK))
         reader = self._read_events(window, late_before=cursor)
+        self.newest_read = reader.last_event_time
         phases.lap("read")
         known = Known(blocked, self._recovering_until(cursor, window))
         runs = list(reader.runs.values())
@@ -135,6 +142,7 @@ class _Sweep:
             outcomes,
             api_calls=calls,
             dry_run=self.dry_run,
+            facts_failed=facts_failed,
         )
         report.duration_s = time.monotonic() - self.started
         if fence is not None:
@@ -156,9 +164,19 @@ class _Sweep:
         return reconciled.unsettled
 
     def _recovering_until(self, cursor: datetime | None, window: Window) -> datetime | None:
-        watermark = self.ctx.watermark.read() if self.ctx.watermark else None
-        until = recovering_until(cursor, watermark, window)
-        log_recovery(until, watermark)
+        store = self.ctx.store
+        memory = Memory(
+            cursor,
+            store.cursor(HIGH_WATER),
+            self.ctx.watermark.read() if self.ctx.watermark else None,
+            store.cursor(RECOVERY),
+        )
+        until, why = recovering_until(memory, window)
+        log_recovery(until, why)
+        self.recovery = until
+        self.high_water = max(
+            (t for t in (memory.high_water, self.newest_read) if t is not None), default=None
+        )
         return until
 
     def _read_events(self, window: Window, late_before: datetime | None) -> EventReader:
@@ -200,6 +218,8 @@ class _Sweep:
         decisions = decide(runs, facts, ctx.settings, self.now)
         warn_lost_state(decisions, facts)
         phases.lap("facts")
+        if fence is not None and any(decision.action == "trigger" for decision in decisions):
+            self._write_ahead()
         outcomes = act_on_decisions(
             ctx.client,
             ctx.store,
@@ -212,6 +232,11 @@ class _Sweep:
         )
         phases.lap("trigger")
         return outcomes, False
+
+    def _write_ahead(self) -> None:
+        """Before the first start: a copy restored later must know these events were acted on."""
+        if self.ctx.watermark is not None and self.newest_read is not None:
+            self.ctx.watermark.advance(self.newest_read)
 
     def _commit(
         self,
@@ -230,6 +255,7 @@ class _Sweep:
         commit = build_commit(report, reader, unsettled, moved_to, self.now)
         if window.late_check and reader.complete:
             commit.late_checked_at = self.now
+        commit.high_water, commit.recovering_until = self.high_water, self.recovery
         ctx.store.commit_sweep(commit, self.now, fence)
-        if ctx.watermark is not None:
-            ctx.watermark.advance(moved_to)
+        if ctx.watermark is not None and self.high_water is not None:
+            ctx.watermark.advance(self.high_water)

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from loguru import logger
 
 from jobs.access import resolve_access
+from jobs.capacity import DEFERRED
 from jobs.decide import Candidate, Decision
 from jobs.report import Outcome, Result
 from qlik.client import QlikClient
 from qlik.errors import (
-    ApiError,
     AuthenticationError,
     NotSentError,
+    QlikError,
     RateLimitedError,
     RetryableError,
+    SlotUnavailableError,
 )
 from qlik.reloads import StartResult
 from state.database import StateError
@@ -25,7 +28,7 @@ from state.store import LedgerRow, Store
 
 AUTH = "auth"
 # Skips whose successor must be decided again by a later sweep: their events stay unhandled.
-RETRIED_SKIPS = frozenset({"unsettled", "deferred"})
+RETRIED_SKIPS = frozenset({"unsettled", DEFERRED})
 
 _REFUSALS: dict[str, tuple[Result, str, bool]] = {
     "pending": ("skipped", "running", False),
@@ -50,7 +53,10 @@ def trigger(
     Failures are contained to this successor; an ``auth`` outcome tells the caller to stop.
     ``LeaseLostError`` (another sweeper took over) is raised: the sweep must stop at once.
     """
-    candidate = decision.candidate
+    try:
+        decision = _with_previous(client, decision)
+    except RetryableError as error:  # nothing was sent
+        return _failed(decision, StateError(str(error)))
     intent = _intent(decision, sweep_id)
     try:
         store.record_intent(intent, now, fence)
@@ -60,14 +66,26 @@ def trigger(
         )
     except LeaseLostError:
         raise
-    except StateError as error:
-        # No POST without an intent row: a crash after it could start the reload twice.
+    except (StateError, QlikError) as error:
+        return _failed(decision, error)
+    return _outcome(decision, result, access)
+
+
+def _failed(decision: Decision, error: StateError | QlikError) -> Outcome:
+    """What a start that raised means for the next sweep, by the kind of error."""
+    candidate, detail = decision.candidate, str(error)
+    if isinstance(error, StateError):
+        # Nothing sent: no POST goes out without its intent row (and its lease check).
         logger.error("reload of {} not started, will retry next sweep: {}", named(decision), error)
-        return Outcome(candidate, "failed", "transient", retry=True, detail=str(error))
-    except AuthenticationError as error:
+        return Outcome(candidate, "failed", "transient", retry=True, detail=detail)
+    if isinstance(error, SlotUnavailableError):
+        # Qlik's start budget is spent for the next minute: left for a later sweep, never sent.
+        logger.warning("reload of {} deferred: {}", named(decision), error)
+        return Outcome(candidate, "skipped", DEFERRED, retry=True, detail=detail)
+    if isinstance(error, AuthenticationError):
         logger.error("reload of {} not started, credentials refused: {}", named(decision), error)
-        return Outcome(candidate, "failed", AUTH, retry=True, detail=str(error))
-    except RetryableError as error:
+        return Outcome(candidate, "failed", AUTH, retry=True, detail=detail)
+    if isinstance(error, RetryableError):
         logger.error("start of {} unconfirmed, checked next sweep: {}", named(decision), error)
         # A 429 is a definite refusal, a call never sent is none; anything else may have
         # reached the tenant.
@@ -78,14 +96,23 @@ def trigger(
             "failed",
             "transient",
             retry=True,
-            detail=str(error),
+            detail=detail,
             uncertain=uncertain,
             previous_reload_id=previous,
         )
-    except ApiError as error:
-        logger.error("reload of {} refused: {}", named(decision), error)
-        return Outcome(candidate, "failed", "rejected", detail=str(error))
-    return _outcome(decision, result, access)
+    logger.error("reload of {} refused: {}", named(decision), error)
+    return Outcome(candidate, "failed", "rejected", detail=detail)
+
+
+def _with_previous(client: QlikClient, decision: Decision) -> Decision:
+    """A start asked for directly has no source end to judge an interrupted start by.
+
+    Its intent then needs the app's real latest reload, however old: any other reload found
+    later is this start. (A successor's intent has its sources' end instead.)
+    """
+    if decision.candidate.runs or decision.latest is not None:
+        return decision
+    return replace(decision, latest=client.latest_reload(decision.app_id))
 
 
 def _start(

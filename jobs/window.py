@@ -75,17 +75,38 @@ def late_check_due(last: datetime | None, settings: WindowSettings, now: datetim
     return last is None or now - last >= timedelta(minutes=settings.late_check_minutes)
 
 
-def recovering_until(
-    cursor: datetime | None, watermark: datetime | None, window: Window
-) -> datetime | None:
-    """Up to when events may have been handled by state this database no longer has.
+@dataclass(frozen=True)
+class Memory:
+    """What the database and the watermark file beside it say about events handled before."""
+
+    cursor: datetime | None = None
+    # The newest event time this database ever committed (None before this was recorded).
+    high_water: datetime | None = None
+    # The newest event time any database at this path read before acting (the file).
+    watermark: datetime | None = None
+    # A lost-state limit recorded by an earlier sweep of this database.
+    recovering_until: datetime | None = None
+
+
+def recovering_until(memory: Memory, window: Window) -> tuple[datetime | None, str]:
+    """Up to when events may have been handled by state this database no longer has, and why.
 
     A database with no cursor is new or was emptied: anything it reads may have been handled
-    before. A watermark past the cursor means an older copy was restored: everything up to
-    the watermark may have been. Otherwise None: the database remembers all it did.
+    before. A watermark file ahead of the database's own high-water mark means an older copy
+    was restored: everything up to the watermark may have been. A limit found once is kept in
+    the database, so the rule holds for those events in every later sweep too. The reason is
+    ``"first"`` (no watermark either), ``"new"``, ``"restored"``, ``"kept"``, or ``""`` with
+    None: the database remembers all it did.
     """
-    if cursor is None:
-        return window.end
-    if watermark is not None and watermark > cursor:
-        return watermark
-    return None
+    found, why = None, ""
+    if memory.cursor is None:
+        found = max(window.end, memory.watermark or window.end)
+        why = "new" if memory.watermark is not None else "first"
+    elif memory.watermark is not None and (
+        memory.high_water is None or memory.watermark > memory.high_water
+    ):
+        found, why = memory.watermark, "restored"
+    kept = memory.recovering_until
+    if kept is not None and (found is None or kept >= found):
+        return kept, why or "kept"
+    return found, why

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,8 @@ from qlik.fanout import ArgT, ResultT, fan_out
 from qlik.limits import RateLimits
 from qlik.models import PAGE_LIMIT, Item, Page, Reload, Space, Tag, User
 from qlik.paging import PageGuard, TimeOrderedGuard
-from qlik.reloads import ReloadLookup, StartResult, refused_start
+from qlik.reloads import LatestReloads, ReloadLookup, StartResult, refused_start
+from qlik.tiers import START_TIER
 from qlik.times import format_time
 from qlik.transport import Sender, parse_json, parse_model
 
@@ -60,6 +61,15 @@ class QlikClient:
     def calls(self) -> dict[str, int]:
         """API calls made so far, by ``METHOD /path`` (retries included)."""
         return dict(self._sender.calls)
+
+    def seed_starts(self, ages_s: Iterable[float]) -> None:
+        """Count the reload starts made in the last 5 minutes, ``ages_s`` seconds ago each.
+
+        Qlik's start budget spans processes: a sweep seeds the limiter with the ledger's starts
+        (this process's included: none is counted twice) before it starts anything. Never
+        raises; ages of 5 minutes or more are ignored.
+        """
+        self._sender.limiter.seed(START_TIER, ages_s)
 
     def close(self) -> None:
         """Close the underlying HTTP connection pool."""
@@ -149,6 +159,16 @@ class QlikClient:
         """
         return self._reloads.latest_reloads(app_ids, created_since)
 
+    def latest_reloads_since(
+        self, horizons: Mapping[str, datetime], *, count_active_up_to: int | None = None
+    ) -> LatestReloads:
+        """Each app's newest reload created since its own horizon, or its active one (else None);
+        with ``count_active_up_to``, also the tenant's active reloads counted up to that many.
+
+        See ``ReloadLookup.latest_since``: the listing stops at each app's horizon.
+        """
+        return self._reloads.latest_since(horizons, count_active_up_to=count_active_up_to)
+
     def latest_reload(self, app_id: str) -> Reload | None:
         """The app's newest reload, however old, or None if it never reloaded."""
         return self._reloads.latest_reload(app_id)
@@ -219,7 +239,7 @@ class QlikClient:
             )
         except RateLimitedError as error:
             if error.told:
-                # The 50/min start limit: a real rate limit, so the start is retried later.
+                # The start budget (Retry-After): a real rate limit, so the start is retried later.
                 raise
             # Without Retry-After, 429 from this endpoint means a reload is already pending.
             return StartResult("pending", detail="a reload is already pending")

@@ -4,7 +4,8 @@ Callers branch on the class, never on httpx or pydantic exceptions:
 
 - ``RetryableError``: the work is left for the next sweep (network, 5xx, 429, unreadable answers).
   Its ``NotSentError`` branch says more: the request certainly never reached the tenant
-  (``OutOfTimeError``: the sweep's time is spent, or the program is stopping).
+  (``OutOfTimeError``: the sweep's time is spent, or the program is stopping;
+  ``SlotUnavailableError``: no reload-start slot under the rate limit within 60 s).
 - ``AuthenticationError``: bad credentials; nothing can be done until the settings change.
 - ``ApiError``: the tenant understood and refused; retrying will not help (exit code 2).
 """
@@ -32,6 +33,17 @@ class NotSentError(RetryableError):
 
 class OutOfTimeError(NotSentError):
     """No new call was made: the sweep ran past ``max_sweep_minutes``, or it is stopping."""
+
+
+class SlotUnavailableError(NotSentError):
+    """No reload-start slot within 60 s under the rate limit: the start is left for the next sweep.
+
+    ``wait_s``: how long the limiter could already tell the wait would be, at least.
+    """
+
+    def __init__(self, message: str, wait_s: float) -> None:
+        super().__init__(message)
+        self.wait_s = wait_s
 
 
 class RateLimitedError(RetryableError):

@@ -1,7 +1,7 @@
 """Qlik Cloud's rate-limit tiers: a 429 blocks the whole tier, so every call of it waits.
 
-Tiers per the specs' ``x-qlik-tier``: audits have their own limit (1000/min), starting reloads
-theirs (50/min), other writes are tier 2 (100/min), other reads tier 1 (1000/min).
+Tiers per the specs' ``x-qlik-tier``: audits have their own budget, starting reloads theirs,
+other writes are tier 2, other reads tier 1 (budgets per 5 minutes in ``qlik.limits``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from loguru import logger
 from qlik.errors import RateLimitedError
 
 MAX_WAIT_S = 60.0
+START_TIER = "reload_start"  # POST /api/v1/reloads
 
 
 def tier_of(method: str, endpoint: str) -> str:
@@ -22,7 +23,7 @@ def tier_of(method: str, endpoint: str) -> str:
     if endpoint == "/api/v1/audits":
         return "audits"
     if method == "POST" and endpoint == "/api/v1/reloads":
-        return "reload_start"
+        return START_TIER
     return "tier1" if method == "GET" else "tier2"
 
 

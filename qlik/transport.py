@@ -95,9 +95,11 @@ class Sender:
         ``before_send`` runs right before each attempt goes out, after every wait (slot, tier
         block): what it raises stops the call unsent. Starts use it to re-check their lease.
 
-        ``OutOfTimeError`` (a ``NotSentError``) when the budget refuses a call or a wait: that
-        attempt never reached the tenant. An exchange that outlives ``timeout_s`` fails like a
-        network timeout: ``TransientError``, retried for reads, uncertain for writes.
+        ``OutOfTimeError`` (a ``NotSentError``) when the budget refuses a call or a wait, and
+        ``SlotUnavailableError`` (another) when a start finds no rate-limit slot within its
+        slot wait (``qlik.limits.START_SLOT_WAIT_S``): that attempt never reached the tenant.
+        An exchange that outlives ``timeout_s`` fails like a network timeout:
+        ``TransientError``, retried for reads, uncertain for writes.
         """
         target = self._on_tenant(url)
         for attempt in range(self._retries + 1):

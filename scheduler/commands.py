@@ -17,6 +17,7 @@ from jobs.chainfile import ChainFile
 from jobs.graph import build_graph
 from jobs.graph_render import to_dot, to_json, to_mermaid
 from jobs.progress import ReadProgress
+from jobs.reconcile import in_flight_window
 from jobs.report import SweepReport
 from jobs.start import HEADERS as START_HEADERS
 from jobs.start import invalid_ids, run_start
@@ -64,7 +65,12 @@ def sweep_context(
             rate_limits=rate_limits,
         )
         try:
-            store = Store(db, str(settings.database), Scrubber.for_settings(settings).scrub)
+            store = Store(
+                db,
+                str(settings.database),
+                Scrubber.for_settings(settings).scrub,
+                in_flight_s=in_flight_window(settings.http_timeout_seconds),
+            )
             in_memory = db.conn.execute("pragma database_list").fetchone()[2] == ""
             watermark = None if in_memory else Watermark(settings.database)
             yield SweepContext(client, store, settings, chain or ChainFile(), watermark=watermark)

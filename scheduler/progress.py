@@ -112,7 +112,8 @@ class BarProgress:
             TextColumn("{task.fields[pages]:,} pages, {task.fields[events]:,} events"),
             TextColumn("{task.fields[rate]:,.0f} events/s"),
             TimeElapsedColumn(),
-            console=Console(file=stream),
+            # soft_wrap: rich must not break a line of text in two before it is scrubbed.
+            console=Console(file=stream, soft_wrap=True),
             transient=True,
         )
         self.task: TaskID | None = None

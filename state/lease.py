@@ -64,17 +64,20 @@ def hold(db: Database, fence: Fence, taken_at: str) -> Fence:
     return Fence(fence.holder, epoch + 1, held=True)
 
 
-def release(db: Database, fence: Fence, _released_at: str = "") -> Fence:
+def release(db: Database, fence: Fence, released_at: str = "") -> Fence:
     """Before a sweep commits: give the lease back, or raise if another sweeper acted meanwhile.
 
-    Returns the fence as it stands once the transaction commits.
+    Every commit moves the epoch on, whether the sweep started anything or not: of two
+    sweeps that overlapped, the one that commits second read before the first committed,
+    and its cursor could pass work the first left for later. Returns the fence as it stands
+    once the transaction commits.
     """
     holder, epoch = current(db)
     if epoch != fence.epoch or (fence.held and holder != fence.holder):
         raise _lost(fence, holder)
-    if fence.held:
-        db.execute("update lease set holder = null where name = ?", [LEASE])
-    return Fence(fence.holder, fence.epoch, held=False)
+    row = {"name": LEASE, "holder": None, "epoch": epoch + 1, "taken_at": released_at}
+    db.table("lease").upsert(row, pk="name")
+    return Fence(fence.holder, epoch + 1, held=False)
 
 
 def check_claims(db: Database, app_id: str, sweep_id: str, source_reloads: tuple[str, ...]) -> None:

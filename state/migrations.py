@@ -105,9 +105,15 @@ def _fences_and_late_events(db: Database) -> None:
     db.table("sweeps").add_column("late_worst_s", float)
 
 
+def _in_flight_windows(db: Database) -> None:
+    # How long each start may still land, by its writer's own request deadline.
+    db.table("ledger").add_column("in_flight_s", float)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial_schema", _initial_schema),
     Migration("0002_intent_evidence", _intent_evidence),
     Migration("0003_status_indexes", _status_indexes),
     Migration("0004_fences_and_late_events", _fences_and_late_events),
+    Migration("0005_in_flight_windows", _in_flight_windows),
 )

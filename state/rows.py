@@ -75,6 +75,9 @@ class SweepCommit:
     cursor: datetime | None = None
     # When this sweep re-read the late window (None: it did not).
     late_checked_at: datetime | None = None
+    # The newest event time ever committed, and the lost-state limit (see jobs.window).
+    high_water: datetime | None = None
+    recovering_until: datetime | None = None
 
 
 def decoded(row: dict[str, Any], columns: tuple[str, ...]) -> dict[str, Any]:

@@ -23,7 +23,10 @@ from state.rows import LedgerRow, Started, SweepCommit, chunks, decoded
 __all__ = ["LedgerRow", "Started", "Store", "SweepCommit"]
 
 AUDIT_CURSOR = "audit_events"
+RAW_TEXT_LIMIT = 20_000  # characters of an invalid event kept for inspection
 LATE_CHECK = "late_check"
+HIGH_WATER = "high_water"
+RECOVERY = "recovering_until"
 # Intents not yet known to have reached the tenant: written before the start was sent
 # (``intent``), or whose answer was lost (``unconfirmed``, the attempt is over).
 UNFINISHED = ("intent", "unconfirmed")
@@ -46,10 +49,13 @@ class Store:
         db: Database,
         where: str = "state database",
         scrub: Callable[[str], str] = _unchanged,
+        in_flight_s: float = 60.0,
     ) -> None:
         self.db = db
         self.where = where
         self.scrub = scrub
+        # How long a start sent by this process may take to land (twice its request deadline).
+        self.in_flight_s = in_flight_s
 
     def cursor(self, name: str = AUDIT_CURSOR) -> datetime | None:
         """Time up to which every event has been handled, or None before the first sweep.
@@ -127,19 +133,20 @@ class Store:
         with state_errors(self.where):
             return [float(row[0]) for row in self.db.execute(sql, [window_s]).fetchall()]
 
-    def intent_ages(self) -> dict[tuple[str, str], float]:
-        """Seconds since each ``intent`` row was written, by (sweep id, app id).
+    def intent_ages(self) -> dict[tuple[str, str], tuple[float, float | None]]:
+        """For each unfinished start: seconds since it was sent, and how long it may be in flight.
 
         Measured by SQLite's clock at both ends: the sweep's ``now`` is when the sweep began,
         possibly many minutes before the start was sent, and only the elapsed time matters.
+        How long a start may be in flight is the writer's own (``in_flight_s``), not the reader's.
         """
         sql = (
-            f"select sweep_id, app_id, (julianday({_DB_NOW}) - julianday(written_at)) * 86400 "
-            "from ledger where state = 'intent' and written_at is not null"
+            f"select sweep_id, app_id, (julianday({_DB_NOW}) - julianday(written_at)) * 86400, "
+            "in_flight_s from ledger where state in (?, ?) and written_at is not null"
         )
         with state_errors(self.where):
-            rows = self.db.execute(sql).fetchall()
-        return {(sweep_id, app_id): float(age) for sweep_id, app_id, age in rows}
+            rows = self.db.execute(sql, list(UNFINISHED)).fetchall()
+        return {(sweep, app): (float(age), flight) for sweep, app, age, flight in rows}
 
     def resolve_intent(self, row: LedgerRow, settled: list[dict[str, Any]], now: datetime) -> None:
         """Record what became of an intent, and the edges it settled, in one transaction."""
@@ -185,6 +192,8 @@ class Store:
             self.db.table("sweeps").upsert(commit.sweep, pk="sweep_id")
             self._set_cursor(AUDIT_CURSOR, commit.cursor, now)
             self._set_cursor(LATE_CHECK, commit.late_checked_at, now)
+            self._set_cursor(HIGH_WATER, commit.high_water, now)
+            self._set_cursor(RECOVERY, commit.recovering_until, now)
 
     @contextmanager
     def _fenced(
@@ -207,8 +216,9 @@ class Store:
 
     def _stamp(self, row: LedgerRow) -> None:
         self.db.execute(
-            f"update ledger set written_at = {_DB_NOW} where sweep_id = ? and app_id = ?",
-            [row.sweep_id, row.app_id],
+            f"update ledger set written_at = {_DB_NOW}, in_flight_s = ?"
+            " where sweep_id = ? and app_id = ?",
+            [self.in_flight_s, row.sweep_id, row.app_id],
         )
 
     def _set_cursor(self, name: str, position: datetime | None, now: datetime) -> None:
@@ -222,7 +232,11 @@ class Store:
         return record
 
     def _scrubbed_invalid(self, row: dict[str, Any]) -> dict[str, Any]:
-        return row | {key: self.scrub(row[key]) for key in ("raw", "reason") if row.get(key)}
+        # Scrubbed before it is cut: a secret straddling the cut would otherwise survive.
+        kept = {key: self.scrub(row[key]) for key in ("raw", "reason") if row.get(key)}
+        if "raw" in kept:
+            kept["raw"] = kept["raw"][:RAW_TEXT_LIMIT]
+        return row | kept
 
     def recent_sweeps(self, limit: int = 10) -> list[dict[str, Any]]:
         """The newest sweep records, newest first, with their JSON columns decoded."""

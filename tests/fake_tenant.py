@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -250,3 +251,19 @@ def _tag_ids(app: FakeApp) -> set[str]:
 
 def _query(request: httpx.Request) -> dict[str, str]:
     return {key: values[-1] for key, values in parse_qs(urlsplit(str(request.url)).query).items()}
+
+
+def age_intents(db: Any) -> None:
+    """Time passes for the ledger: every start's in-flight window is long over.
+
+    ``db`` is a sqlite-utils ``Database`` or a database file's path. Starts whose answer was
+    lost count as in flight for twice their request deadline by the database's clock, which
+    tests do not wait out.
+    """
+    import sqlite3
+
+    connection = sqlite3.connect(db) if isinstance(db, str | Path) else db.conn
+    connection.execute("update ledger set written_at = '2000-01-01T00:00:00.000Z'")
+    connection.commit()
+    if isinstance(db, str | Path):
+        connection.close()

@@ -225,7 +225,7 @@ def test_html_answer_from_items_exits_1_commits_nothing_handled_and_next_sweep_t
     assert any("GET /api/v1/items" in line and "not JSON" in line for line in err), err
     assert rows(live.db, "handled_events") == []
     assert rows(live.db, "settled_edges") == []
-    (cursor,) = rows(live.db, "cursor")
+    (cursor,) = [row for row in rows(live.db, "cursor") if row["name"] == "audit_events"]
     assert cursor["position"] <= live.tenant.events[0]["eventTime"]
     assert live.tenant.started == []
 

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from pydantic import SecretStr
 
 from jobs.capacity import cap_active
 from jobs.decide import Candidate, Decision
+from jobs.sweep import SweepContext, run_sweep
+from qlik.client import connect
+from qlik.limits import QLIK_LIMITS, RateLimiter, RateLimits
+from scheduler.settings import Settings
+from state.database import open_database
+from state.store import Store
+from tests.fake_tenant import TENANT, FakeTenant
 
 
 def decision(app: str, action: str = "trigger") -> Decision:
@@ -28,3 +38,34 @@ def test_only_the_free_capacity_is_started_first_named_first(
     deferred = [d.app_id for d in capped if d.reason == "deferred"]
     assert deferred == [app for app in "abcd" if app not in started]
     assert capped[1] == decisions[1]  # other skips untouched
+
+
+def test_a_start_with_no_slot_within_60_s_is_deferred_then_started_once(
+    tenant: FakeTenant,
+) -> None:
+    """Qlik's start budget spent: the third successor waits for a later sweep, never lost."""
+    clock = [1000.0]
+    limits = RateLimits(calls=dict(QLIK_LIMITS) | {"reload_start": 2})
+    limiter = RateLimiter(limits, clock=lambda: clock[0], sleep=lambda _s: None)
+    client = connect(TENANT, SecretStr("key"), sender_options={"limiter": limiter})
+    settings = Settings(tenant_url=TENANT, api_key="key", tolerance_minutes=0)
+    ctx = SweepContext(client, Store(open_database(":memory:")), settings)
+    targets = [tenant.add_app(10 + n) for n in range(3)]
+    source = tenant.add_app(1, tags=[f"next-{t}" for t in targets])
+    tenant.finish(source, at=tenant.now - timedelta(minutes=5))
+
+    first = run_sweep(ctx, tenant.now)
+
+    assert tenant.started == targets[:2]
+    assert [(o.decision, o.reason) for o in first.outcomes][2] == ("skipped", "deferred")
+    assert first.exit_code == 0  # nothing failed: the start was never sent
+    clock[0] += 301  # five minutes on, by the limiter's clock and the ledger's alike
+    ctx.store.db.execute("update ledger set written_at = '2000-01-01T00:00:00.000Z'")
+    ctx.store.db.conn.commit()
+    tenant.now += timedelta(minutes=6)
+
+    second = run_sweep(ctx, tenant.now)
+
+    assert tenant.started == targets
+    assert [(o.app_id, o.reason) for o in second.outcomes] == [(targets[2], "triggered")]
+    client.close()

@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from qlik.client import QlikClient, connect
 from qlik.errors import ApiError, TransientError
 from qlik.limits import IN_FLIGHT_POLL_S, RateLimiter, RateLimits
+from qlik.tiers import START_TIER
 from tests.clocks import FakeClock
 from tests.fake_tenant import TENANT, app_id
 
@@ -319,3 +320,52 @@ def test_a_request_that_fails_still_frees_its_slot(router: respx.MockRouter) -> 
         assert client.items([app_id(2)]) == {}
         assert clock.sleeps == [10.0]
         assert IN_FLIGHT_POLL_S not in clock.sleeps
+
+
+def test_concurrent_starts_take_the_free_start_slots_and_the_rest_give_up_at_once(
+    router: respx.MockRouter,
+) -> None:
+    clock = FakeClock(max_sleeps=0)
+    limiter = RateLimiter(RateLimits(calls={START_TIER: 5}), clock, clock.sleep)
+    in_flight_together = threading.Barrier(3, timeout=BARRIER_TIMEOUT_S)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        in_flight_together.wait()
+        reload = {
+            "id": "r",
+            "appId": "a",
+            "status": "QUEUED",
+            "creationTime": "2026-11-22T09:00:00Z",
+        }
+        return httpx.Response(201, json=reload)
+
+    route = router.post("/api/v1/reloads").mock(side_effect=answer)
+    with made_client([], 1, limiter=limiter) as client:
+        client.seed_starts([100.0, 200.0])  # two of five spent by an earlier process
+        outcomes = run_together(8, lambda n: client.start_reload(app_id(n)).kind)
+    assert sorted(outcomes) == ["SlotUnavailableError"] * 5 + ["started"] * 3
+    assert route.call_count == 3
+    assert clock.sleeps == []
+
+
+def run_together(count: int, call: Callable[[int], str]) -> list[str]:
+    """``call(n)`` from ``count`` threads at once; each result, or the name of what it raised."""
+    ready = threading.Barrier(count, timeout=BARRIER_TIMEOUT_S)
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        ready.wait()
+        try:
+            result = call(n)
+        except Exception as error:
+            result = type(error).__name__
+        with lock:
+            results.append(result)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=BARRIER_TIMEOUT_S * 2)
+    return results

@@ -261,6 +261,7 @@ def test_migrate_applies_only_the_newer_ones_to_a_0002_database(tmp_path: Path) 
     assert migrate(db, MIGRATIONS, str(path)) == [
         "0003_status_indexes",
         "0004_fences_and_late_events",
+        "0005_in_flight_windows",
     ]
     assert migrate(db, MIGRATIONS, str(path)) == []
     db.close()

@@ -33,6 +33,7 @@ REASONS = {
 class Knobs:
     tolerance_minutes: int = 10
     only_managed_spaces: bool = False
+    max_active_reloads: int | None = None
 
 
 def run(

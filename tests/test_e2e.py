@@ -30,6 +30,7 @@ from simulator.scenario import (
 )
 from simulator.server import SimulatorServer
 from tests.contract import SWEEP_JSON_KEYS
+from tests.fake_tenant import age_intents
 
 BIN = Path(sys.executable).parent
 CONSOLE_SCRIPT = [str(BIN / "reload-chain")]
@@ -464,6 +465,7 @@ def test_503_on_reload_start_fails_transiently_and_the_next_sweep_triggers_once(
         assert code == 1
         assert outcome(first, app_id["target"]) == ("failed", "transient")
         assert started(sim) == {}
+        age_intents(db)  # the 503's start is in flight for a while: time passes
 
         code, second, _ = sweep(sim, db)
         assert code == 0

@@ -100,6 +100,7 @@ def test_the_later_of_window_start_and_target_start_bounds_the_members() -> None
 class Knobs:
     tolerance_minutes: int = 10
     only_managed_spaces: bool = False
+    max_active_reloads: int | None = None
 
 
 def run(app: str, reload_id: str, minutes_ago: float = 2) -> FinishedReload:

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qlik.limits import IN_FLIGHT_POLL_S, QLIK_LIMITS, RateLimiter, RateLimits
+from qlik.limits import IN_FLIGHT_POLL_S, QLIK_BUDGETS, QLIK_LIMITS, RateLimiter, RateLimits
 from tests.clocks import START, FakeClock
 
 
@@ -36,11 +36,13 @@ def one_call(limiter: RateLimiter, clock: FakeClock, tier: str, latency: float =
 # --- examples ---------------------------------------------------------------------------------
 
 
-def test_the_defaults_are_qlik_cloud_limits_per_minute() -> None:
+def test_the_defaults_are_qlik_cloud_budgets_per_five_minutes() -> None:
     limits = RateLimits()
-    assert dict(limits.calls) == {"audits": 1000, "tier1": 1000, "tier2": 100, "reload_start": 50}
+    # Starts keep a margin of 10 under Qlik's 250 (see qlik.limits); the rest are Qlik's own.
+    assert dict(limits.calls) == {"audits": 5000, "tier1": 5000, "tier2": 500, "reload_start": 240}
+    assert dict(QLIK_BUDGETS) == {"audits": 5000, "tier1": 5000, "tier2": 500, "reload_start": 250}
     assert limits.calls is QLIK_LIMITS
-    assert limits.period_s == 60.0
+    assert limits.period_s == 300.0
     assert RateLimiter().limits == limits
 
 
@@ -234,6 +236,32 @@ def test_no_window_the_tenant_could_see_holds_more_than_the_limit(
     for call in calls:
         seen = [o for o in calls if call.counted - PERIOD < o.counted <= call.counted]
         assert len(seen) <= limit, (call, seen)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    limit=st.integers(min_value=1, max_value=5),
+    ages=st.lists(grid_times, max_size=8),
+    sends=st.lists(st.tuples(grid_times, grid_times), min_size=1, max_size=20),
+)
+def test_calls_seeded_from_an_earlier_process_count_like_this_process_own(
+    limit: int, ages: list[float], sends: list[tuple[float, float]]
+) -> None:
+    with patch("qlik.limits.IN_FLIGHT_POLL_S", 1 / GRID):
+        sim = Simulation(limit)
+        sim.limiter.seed("tier1", ages)
+        for gap, latency in sends:
+            sim.send(gap, latency)
+        sim.finish()
+    earlier = sorted(START - age for age in ages if age < PERIOD)  # their answers
+    for call in sim.calls:
+        live = [o for o in sim.calls if o.acquired <= call.acquired < o.released + PERIOD]
+        still = [end for end in earlier if call.acquired < end + PERIOD]
+        assert len(live) + len(still) <= limit, (call, live, still)
+    # And no longer than it must: the first call goes once enough earlier calls have left.
+    surplus = len(earlier) - limit
+    freed = earlier[surplus] + PERIOD if surplus >= 0 else START
+    assert sim.calls[0].acquired == max(START + sends[0][0], freed)
 
 
 @settings(max_examples=100, deadline=None)

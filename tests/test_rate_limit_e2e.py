@@ -3,12 +3,15 @@
 Ten finished sources each name their own successor, so one sweep must start ten reloads
 while the simulated tenant allows four starts a second. Paced, the sweep provokes no 429;
 with the limiter effectively off, the same sweep does (the control that the test can fail).
+
+The budget spans processes: a second process right after a sweep, seeded with the ledger's
+starts, waits for them to leave the window; unseeded, it provokes a 429.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +21,10 @@ from pydantic import SecretStr
 from jobs.report import SweepReport
 from jobs.sweep import SweepContext, run_sweep
 from qlik.client import connect
+from qlik.errors import QlikError
 from qlik.limits import RateLimiter, RateLimits
+from qlik.reloads import StartResult
+from qlik.tiers import START_TIER
 from scheduler.settings import Settings
 from simulator.scenario import AppSpec, FaultSpec, ReloadSpec, Scenario, SpaceSpec, UserSpec
 from simulator.server import SimulatorServer
@@ -125,3 +131,76 @@ def test_without_the_limiter_the_same_sweep_is_rate_limited(tmp_path: Path) -> N
         for o in run.report.outcomes
         if o.app_id in refused
     )
+
+
+# --- two processes ----------------------------------------------------------------------------
+
+SHARED_WINDOW_S = 2.0
+SHARED_STARTS = 3  # of the simulator's 4: the margin that covers seeding by send times
+EACH = 3
+
+
+def two_process_scenario() -> Scenario:
+    """A sweep starts 3 successors; then another process starts 3 apps of its own."""
+    base = scenario()
+    sources, targets = base.apps[:EACH], base.apps[PAIRS : PAIRS + EACH]  # src<n> names dst<n>
+    solos = [AppSpec(key=f"solo{n}", space="dev") for n in range(EACH)]
+    faults = base.faults.model_copy(update={"rate_window_seconds": SHARED_WINDOW_S})
+    return base.model_copy(
+        update={
+            "apps": [*sources, *targets, *solos],
+            "reloads": base.reloads[:EACH],
+            "faults": faults,
+        }
+    )
+
+
+def shared_limiter() -> RateLimiter:
+    calls = PACED | {START_TIER: SHARED_STARTS}
+    return RateLimiter(RateLimits(calls=calls, period_s=SHARED_WINDOW_S))
+
+
+def sweep_then_start(tmp_path: Path, *, seed: bool) -> tuple[int, list[str], RateLimiter]:
+    """The 429s the simulator answered, each start's outcome in the second process, its limiter."""
+    spec = two_process_scenario()
+    with SimulatorServer(spec) as sim:
+        db = open_database(tmp_path / "state.db")
+        first = connect(sim.url, SecretStr(API_KEY), sender_options={"limiter": shared_limiter()})
+        settings = Settings(tenant_url=sim.url, api_key=API_KEY)
+        try:
+            report = run_sweep(SweepContext(first, Store(db), settings), datetime.now(UTC))
+            ages = Store(db).recent_start_ages()
+        finally:
+            first.close()
+            db.close()
+        assert len(triggered(report)) == EACH
+        limiter = shared_limiter()
+        second = connect(sim.url, SecretStr(API_KEY), sender_options={"limiter": limiter})
+        if seed:
+            second.seed_starts(ages)
+        try:
+            kinds = [start_kind(second.start_reload, spec.app(f"solo{n}").id) for n in range(EACH)]
+        finally:
+            second.close()
+        return sim.app.faults.injected["rate_limited"], kinds, limiter
+
+
+def start_kind(start: Callable[[str], StartResult], app: str) -> str:
+    try:
+        return start(app).kind
+    except QlikError as error:
+        return type(error).__name__
+
+
+def test_a_second_process_seeded_from_the_ledger_waits_instead_of_a_429(tmp_path: Path) -> None:
+    rate_limited, kinds, limiter = sweep_then_start(tmp_path, seed=True)
+    assert rate_limited == 0
+    assert kinds == ["started"] * EACH
+    assert limiter.waited_s > 0
+
+
+def test_unseeded_the_second_process_is_rate_limited(tmp_path: Path) -> None:
+    rate_limited, kinds, limiter = sweep_then_start(tmp_path, seed=False)
+    assert rate_limited > 0
+    assert "RateLimitedError" in kinds
+    assert limiter.waited_s == 0

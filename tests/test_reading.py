@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from jobs.reading import EventReader, handled_row, invalid_key, invalid_row
+from jobs.reading import RAW_EVENT_LIMIT, EventReader, handled_row, invalid_key, invalid_row
 from qlik.errors import TransientError
 from state.database import open_database
 from state.store import Store, SweepCommit
@@ -228,11 +228,14 @@ def test_invalid_key_digest_for_empty_id() -> None:
     assert invalid_key({"id": ""}).startswith("sha256:")
 
 
-def test_invalid_row_truncates_huge_events() -> None:
-    raw = {"id": "big", "blob": "x" * 50_000}
+def test_a_huge_invalid_event_is_bounded_then_scrubbed_then_cut(store: Store) -> None:
+    raw = {"id": "big", "blob": "x" * 100_000}
     row = invalid_row("big", raw, "too big", "s1", NOW)
-    assert len(row["raw"]) == 20_000
+    assert len(row["raw"]) == 4 * RAW_EVENT_LIMIT  # bounded in memory, cut only once scrubbed
     assert row["event_id"] == "big"
+    store.commit_sweep(SweepCommit(sweep={"sweep_id": "s1"}, invalid_events=[row]), NOW)
+    (stored,) = store.db.table("invalid_events").rows
+    assert len(stored["raw"]) == RAW_EVENT_LIMIT
 
 
 def test_handled_row_can_name_another_event_id(store: Store) -> None:

@@ -16,7 +16,7 @@ from scheduler.settings import Settings
 from state.database import StateError, open_database
 from state.lease import Fence
 from state.store import LedgerRow, Store
-from tests.fake_tenant import TENANT, FakeTenant
+from tests.fake_tenant import TENANT, FakeTenant, age_intents
 
 NO_SLEEP = {"sleep": lambda _s: None}
 
@@ -131,6 +131,7 @@ def test_transient_post_failure_keeps_the_event_for_next_sweep(
 
     del tenant.post_answers[c]
     tenant.now += timedelta(minutes=2)
+    age_intents(ctx.store.db)  # the lost answer's in-flight window is over
     retried = sweep(ctx, tenant)
 
     assert retried.exit_code == 0
@@ -168,10 +169,10 @@ def test_api_calls_for_250_events_from_50_sources_with_20_successors(
     assert report.api_calls == {
         "GET /api/v1/audits": 3,  # 250 events, 100 a page
         "GET /api/v1/items": 2,  # tags of 50 sources, then facts of 20 successors
-        # One tenant-wide listing, newest first, stopping at the oldest source reload's end:
-        # 130 of the 250 source reloads were created after it, so two pages of 100; none of the
-        # successors has a reload there, so one more listing of active reloads (none) follows.
-        "GET /api/v1/reloads": 3,
+        # One tenant-wide listing, newest first, read back to each successor's own horizon
+        # (its newest source end less 2 minutes: within the newest 21 reloads), so one page;
+        # none of the successors has a reload there, so one listing of active reloads follows.
+        "GET /api/v1/reloads": 2,
         "POST /api/v1/reloads": 20,
     }
     assert sorted(tenant.started) == sorted(successors)

@@ -21,6 +21,7 @@ from qlik.errors import (
     NotSentError,
     OutOfTimeError,
     RateLimitedError,
+    SlotUnavailableError,
     TransientError,
 )
 from qlik.limits import RateLimiter, RateLimits
@@ -310,6 +311,48 @@ def test_a_block_set_while_a_call_waits_for_its_slot_is_waited_out() -> None:
     clock.during_sleep = another_thread_is_answered_429
     sender.send("/api/v1/items", "GET", "/api/v1/items")
     assert sent_at[1] >= 1065
+
+
+# --- the bounded wait for a start slot --------------------------------------------------------
+
+RELOAD = {"id": "r1", "appId": "app-1", "status": "QUEUED", "creationTime": "2026-11-22T09:00:00Z"}
+
+
+def on_limiter(clock: FakeClock) -> QlikClient:
+    """A client under Qlik's own budgets on ``clock``; every wait is recorded, not slept."""
+    limiter = RateLimiter(RateLimits(), clock=clock, sleep=clock.sleep)
+    return connect(
+        TENANT, SecretStr("key"), sender_options={"sleep": clock.sleep, "limiter": limiter}
+    )
+
+
+def test_a_start_without_a_slot_within_a_minute_is_never_sent_and_reads_go_on() -> None:
+    clock = FakeClock()
+    client = on_limiter(clock)
+    client.seed_starts([10.0] * 240)  # an earlier sweep's starts: the next slot is 290 s away
+    with respx.mock(base_url=TENANT, assert_all_called=False) as router:
+        start = router.post("/api/v1/reloads").respond(201, json=RELOAD)
+        read = router.get(SPACE_PATH).mock(return_value=ok_space())
+        with pytest.raises(
+            SlotUnavailableError, match="no reload-start slot within 60 s"
+        ) as caught:
+            client.start_reload("app-1")
+        assert client.space("s1") is not None
+    assert isinstance(caught.value, NotSentError)
+    assert not start.called
+    assert read.call_count == 1
+    assert clock.sleeps == []
+    assert client.calls == {SPACE_ENDPOINT: 1}
+
+
+def test_a_start_whose_slot_frees_within_a_minute_waits_for_it() -> None:
+    clock = FakeClock()
+    client = on_limiter(clock)
+    client.seed_starts([250.0] * 240)  # they leave the window 50 s from now
+    with respx.mock(base_url=TENANT, assert_all_called=True) as router:
+        router.post("/api/v1/reloads").respond(201, json=RELOAD)
+        assert client.start_reload("app-1").kind == "started"
+    assert clock.sleeps == [50.0]
 
 
 # --- the sweep's budget -----------------------------------------------------------------------

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jobs.window import Window, late_check_due, recovering_until, sweep_window
+from jobs.window import Memory, Window, late_check_due, recovering_until, sweep_window
 from scheduler.settings import Settings
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -58,13 +58,28 @@ def test_an_empty_late_window_is_never_read() -> None:
 
 def test_lost_state_is_everything_for_a_new_database() -> None:
     window = Window(NOW - timedelta(hours=1), NOW)
-    assert recovering_until(None, None, window) == NOW
-    assert recovering_until(None, CURSOR, window) == NOW
+    assert recovering_until(Memory(), window) == (NOW, "first")
+    assert recovering_until(Memory(watermark=CURSOR), window) == (NOW, "new")
 
 
 def test_lost_state_reaches_the_watermark_of_a_restored_copy() -> None:
     window = Window(CURSOR, NOW)
-    restored = NOW - timedelta(hours=3)
-    assert recovering_until(restored, CURSOR, window) == CURSOR
-    assert recovering_until(CURSOR, CURSOR, window) is None  # the database remembers all
-    assert recovering_until(CURSOR, None, window) is None  # no watermark: nothing known lost
+    old = NOW - timedelta(hours=3)
+    restored = Memory(cursor=old, high_water=old, watermark=CURSOR)
+    assert recovering_until(restored, window) == (CURSOR, "restored")
+    # A database from before high-water marks, beside a watermark: restored too.
+    assert recovering_until(Memory(cursor=old, watermark=CURSOR), window) == (CURSOR, "restored")
+
+
+def test_a_cursor_moved_back_is_not_lost_state() -> None:
+    """A late event left for later moves the cursor back; the high-water mark stays."""
+    window = Window(CURSOR, NOW)
+    memory = Memory(cursor=NOW - timedelta(hours=1), high_water=CURSOR, watermark=CURSOR)
+    assert recovering_until(memory, window) == (None, "")
+    assert recovering_until(Memory(cursor=CURSOR), window) == (None, "")  # no watermark
+
+
+def test_a_limit_found_once_is_kept() -> None:
+    window = Window(CURSOR, NOW)
+    kept = Memory(cursor=CURSOR, high_water=CURSOR, watermark=CURSOR, recovering_until=CURSOR)
+    assert recovering_until(kept, window) == (CURSOR, "kept")
