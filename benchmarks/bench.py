@@ -7,7 +7,9 @@ For each size (events from sources naming successors) it builds one scenario and
 * **baseline**: the Automate template's per-event algorithm (``benchmarks.baseline``) against
   another fresh simulator serving the same scenario;
 * **floor**: ``ceil(events/100) + ceil(sources/100) + ceil(successors/100)
-  + ceil(recent reloads/100) + reloads started``;
+  + the tight floor of the reload lookups + reloads started``, the reload lookups being the
+  cheapest way to read each successor's reloads back to its own horizon
+  (``benchmarks.floor``): a floor no correct sweep can beat;
 * **tier time**: how long the same calls need at least under Qlik Cloud's real rate limits.
 
 Sizes are ``events/sources/successors``: 200/50/20, 2,000/500/200 and 20,000/2,000/500 by
@@ -132,8 +134,9 @@ def document(
             "ours.ru_maxrss_bytes": "max RSS of the sweep's own process, interpreter included",
             "tier_seconds": "per tier ceil(calls / limit per minute) minutes; GETs incl. audits "
             "are tier 1 (1000/min), other writes tier 2 (100/min), POST reloads 50/min",
-            "recent_reloads": "reloads created since the oldest source reload ended: what the "
-            "tenant-wide reload listing must page through",
+            "recent_reloads": "reloads the tenant-wide listing alone reads back to the horizon "
+            "of its deepest successor, min(now - tolerance, newest end of its sources): "
+            "benchmarks.floor",
         },
         "machine": {
             "python": platform.python_version(),

@@ -40,9 +40,9 @@ class StartResult:
 class LatestReloads:
     """Each app's newest reload created since its horizon, or its active one (else None).
 
-    ``active``: reloads active in the whole tenant (QUEUED, RELOADING, CANCELING), counted up
-    to the limit asked for (a tenant running that many is full); None when not asked, or when
-    this identity may not list the tenant's reloads.
+    ``active``: reloads active in the whole tenant (QUEUED, RELOADING, CANCELING), counted
+    until the limit asked for is reached (a count at or above it: the tenant is full); None
+    when not asked, or when this identity may not list the tenant's reloads.
     """
 
     latest: dict[str, Reload | None]

@@ -1,7 +1,7 @@
 """``gather_facts`` and ``start``'s ``gather`` fetch what ``jobs.needs`` says, and no more.
 
 Against respx at the transport: the fake tenant for items, spaces and finished reloads, or
-``tests.test_reloads.ListingTenant`` where the listings' order matters (oldest first).
+``tests.listing_tenant.ListingTenant`` where the listings' order matters (oldest first).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from scheduler.settings import Settings
 from state.database import open_database
 from state.store import Store
 from tests.fake_tenant import TENANT, FakeTenant, app_id
-from tests.test_reloads import NOW, ListingTenant, ago, noise
+from tests.listing_tenant import NOW, ListingTenant, ago, noise
 
 S1, S2, T1, T2, T3 = (app_id(n) for n in (1, 2, 11, 12, 13))
 RELOADS = "GET /api/v1/reloads"
@@ -156,7 +156,8 @@ def test_the_active_reloads_of_the_whole_tenant_are_counted(
 
     assert facts.active_reloads == 14
     assert facts.latest_reloads[T1] is None
-    assert facts.latest_reloads[T3] is not None and facts.latest_reloads[T3].is_active
+    running = facts.latest_reloads[T3]
+    assert running is not None and running.is_active
     # T1's horizon is 32 minutes ago: 2 pages; the active listing, oldest first, counted the
     # 12 old ones on one page and stopped where the listing did (it had seen the 2 recent).
     assert (listing.pages("listing"), listing.pages("active")) == (2, 1)
@@ -192,5 +193,6 @@ def test_a_start_without_the_limit_asks_for_the_tolerance_window_only(
     facts = gather(client, selection, settings, NOW + timedelta(minutes=1))
 
     assert facts.active_reloads is None
-    assert facts.latest_reloads[T3] is not None and facts.latest_reloads[T3].status == "RELOADING"
+    running = facts.latest_reloads[T3]
+    assert running is not None and running.status == "RELOADING"
     assert listing.asked == ["listing"]

@@ -7,39 +7,22 @@ holding every app's newest reload however old, on random runs, chains and tenant
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from jobs.decide import AppFacts, Candidate, Decision, TenantFacts, candidates, decide
-from jobs.edges import Edge, Join
+from jobs.edges import Join
 from jobs.needs import QUEUE_MARGIN, Needs, horizon, needs
 from qlik.events import FinishedReload
 from qlik.models import Reload
-from qlik.times import format_time
 from tests.fake_tenant import app_id
+from tests.needs_worlds import APPS, NOW, Knobs, World, ago, worlds
 
-NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
-APPS = [app_id(n) for n in range(1, 7)]
 A, B, C, D = APPS[:4]
-RELOAD_IDS = [f"r{n}" for n in range(6)]
-ACTIVE = ("QUEUED", "RELOADING", "CANCELING")
-FINAL = ("SUCCEEDED", "SUCCEEDED", "FAILED", "CANCELED")
 PROPERTY = settings(max_examples=300, deadline=None, derandomize=True)
-
-
-@dataclass(frozen=True)
-class Knobs:
-    tolerance_minutes: int = 10
-    only_managed_spaces: bool = False
-    max_active_reloads: int | None = None
-
-
-def ago(minutes: float) -> datetime:
-    return NOW - timedelta(minutes=minutes)
 
 
 def run(app: str, ended_minutes_ago: float, reload_id: str = "r0") -> FinishedReload:
@@ -107,124 +90,17 @@ def test_nothing_is_asked_when_no_successor_can_be_started() -> None:
 # --- properties --------------------------------------------------------------------------------
 
 
-@st.composite
-def runs(draw: st.DrawFn) -> list[FinishedReload]:
-    found = []
-    for number in range(draw(st.integers(0, 8))):
-        ended = ago(draw(st.integers(0, 240)))
-        found.append(
-            FinishedReload(
-                event_id=f"ev-{number}",
-                event_time=ended + timedelta(seconds=draw(st.integers(0, 90))),
-                app_id=draw(st.sampled_from(APPS)),
-                reload_id=draw(st.sampled_from(RELOAD_IDS)),
-                outcome=draw(st.sampled_from(("success", "failure", "canceled"))),
-                ended_at=ended,
-            )
-        )
-    return found
-
-
-@st.composite
-def edge_maps(draw: st.DrawFn) -> dict[str, list[Edge]]:
-    """Plain edges, and joins (their members' edges propose the target)."""
-    edges: dict[str, list[Edge]] = {}
-    for source in draw(st.lists(st.sampled_from(APPS), unique=True)):
-        for target in draw(st.lists(st.sampled_from(APPS), min_size=1, max_size=3)):
-            on = draw(st.sampled_from(("success", "failure", "any")))
-            edges.setdefault(source, []).append(Edge(source, target, on, "p"))
-    for target in draw(st.lists(st.sampled_from(APPS), unique=True, max_size=2)):
-        members = tuple(draw(st.lists(st.sampled_from(APPS), min_size=1, max_size=3, unique=True)))
-        join = Join(target, members, draw(st.integers(10, 300)), "p")
-        for member in members:
-            edges.setdefault(member, []).append(Edge(member, target, "success", "p", join))
-    return edges
-
-
-@st.composite
-def histories(
-    draw: st.DrawFn, anchors: dict[str, list[datetime]], max_queue_minutes: int
-) -> dict[str, Reload | None]:
-    """Each app's newest reload however old (only an app's newest may be active)."""
-    return {
-        app: draw(st.none() | newest_reload(app, anchors[app], max_queue_minutes)) for app in APPS
-    }
-
-
-@st.composite
-def newest_reload(
-    draw: st.DrawFn, app: str, anchors: list[datetime], max_queue_minutes: int
-) -> Reload:
-    """Anywhere in the last hours; or near a source end or the tolerance start; or one that
-    succeeded after waiting in the queue across a source end (``fresh`` from before it)."""
-    anchor, most = draw(st.sampled_from(anchors)), max_queue_minutes * 60
-    created, queued = draw(
-        st.tuples(st.integers(-5, 400).map(ago), st.none() | st.integers(0, most))
-        | st.tuples(st.integers(-200, 60).map(lambda s: anchor + timedelta(seconds=s)), st.none())
-        | st.integers(1, most).map(lambda s: (anchor - timedelta(seconds=s - 1), s))
-    )
-    across = queued is not None and created + timedelta(seconds=queued) > anchor > created
-    status = "SUCCEEDED" if across else draw(st.sampled_from(FINAL + ACTIVE))
-    body: dict[str, Any] = {
-        "id": f"latest-{app[-2:]}",
-        "appId": app,
-        "status": status,
-        "creationTime": format_time(created),
-    }
-    if queued is not None and status != "QUEUED":
-        body["startTime"] = format_time(created + timedelta(seconds=queued))
-    return Reload.model_validate(body)
-
-
-@st.composite
-def worlds(draw: st.DrawFn, max_queue_minutes: int) -> tuple[Any, ...]:
-    runs_in = draw(runs())
-    apps = {
-        app: AppFacts(app, space_id=draw(st.sampled_from(("s-m", "s-s", "s-hidden", None))))
-        for app in draw(st.lists(st.sampled_from(APPS), unique=True, min_size=3))
-    }
-    pairs = st.tuples(st.sampled_from(RELOAD_IDS), st.sampled_from(APPS))
-    chains = st.frozensets(st.sampled_from(APPS), max_size=3)
-    successes = draw(st.sets(st.sampled_from(APPS)))
-    everything = TenantFacts(
-        edges=draw(edge_maps()),
-        apps=apps,
-        space_types={"s-m": "managed", "s-s": "shared"},
-        settled=frozenset(draw(st.sets(pairs, max_size=4))),
-        lineage=draw(st.dictionaries(st.sampled_from(RELOAD_IDS), chains, max_size=3)),
-        last_success={app: ago(draw(st.integers(0, 400))) for app in successes},
-        unsettled=draw(st.frozensets(st.sampled_from(APPS), max_size=2)),
-        recovering_until=draw(st.none() | st.integers(0, 300).map(ago)),
-        active_reloads=draw(st.integers(0, 5)),
-    )
-    knobs = Knobs(
-        draw(st.integers(0, 60)), draw(st.booleans()), draw(st.none() | st.integers(1, 4))
-    )
-    now = NOW + timedelta(minutes=draw(st.integers(-5, 30)))
-    named = candidates(runs_in, everything.edges, everything.settled)
-    start = now - timedelta(minutes=knobs.tolerance_minutes)
-    anchors = {app: [run.ended_at for run in c.runs] for app, c in named.items()}
-    anchors = {app: [*anchors.get(app, []), start] for app in APPS}
-    return runs_in, everything, draw(histories(anchors, max_queue_minutes)), knobs, now
-
-
-def as_needs_say(
-    runs_in: list[FinishedReload],
-    everything: TenantFacts,
-    newest: dict[str, Reload | None],
-    knobs: Knobs,
-    now: datetime,
-) -> TenantFacts:
+def as_needs_say(world: World) -> TenantFacts:
     """The facts ``jobs.facts`` gathers: spaces asked as needed, reloads since each horizon."""
-    named = list(candidates(runs_in, everything.edges, everything.settled).values())
+    everything, knobs = world.everything, world.knobs
+    named = list(candidates(world.runs, everything.edges, everything.settled).values())
     known = replace(everything, space_types={})
-    asked = needs(named, known, knobs, now).spaces
-    known = replace(
-        known, space_types={s: t for s, t in everything.space_types.items() if s in asked}
-    )
-    need = needs(named, known, knobs, now)
-    latest = {app: since(newest[app], at) for app, at in need.horizons.items()}
-    latest |= {app: newest[app] for app in need.join_targets}
+    asked = needs(named, known, knobs, world.now).spaces
+    types = {space: kind for space, kind in everything.space_types.items() if space in asked}
+    known = replace(known, space_types=types)
+    need = needs(named, known, knobs, world.now)
+    latest = {app: since(world.newest[app], at) for app, at in need.horizons.items()}
+    latest |= {app: world.newest[app] for app in need.join_targets}
     counted = everything.active_reloads if need.count_active else None
     return replace(known, latest_reloads=latest, active_reloads=counted)
 
@@ -242,15 +118,14 @@ def outcomes(decisions: list[Decision]) -> list[tuple[str, str, str]]:
 
 @PROPERTY
 @given(worlds(max_queue_minutes=int(QUEUE_MARGIN.total_seconds() // 60)))
-def test_the_tight_horizon_decides_as_an_unbounded_listing(world: tuple[Any, ...]) -> None:
-    runs_in, everything, newest, knobs, now = world
-    unbounded = replace(everything, latest_reloads=newest)
+def test_the_tight_horizon_decides_as_an_unbounded_listing(world: World) -> None:
+    unbounded = replace(world.everything, latest_reloads=world.newest)
 
-    tight = decide(runs_in, as_needs_say(runs_in, everything, newest, knobs, now), knobs, now)
+    tight = decide(world.runs, as_needs_say(world), world.knobs, world.now)
 
-    assert outcomes(tight) == outcomes(decide(runs_in, unbounded, knobs, now))
+    assert outcomes(tight) == outcomes(decide(world.runs, unbounded, world.knobs, world.now))
     for decision in tight:
-        hidden = newest.get(decision.app_id)
+        hidden = world.newest.get(decision.app_id)
         newest_end = decision.candidate.newest_source_end
         if decision.action == "trigger" and decision.latest is None and hidden and newest_end:
             # The intent's previous reload is unknown: reconciling compares with the source
@@ -261,12 +136,12 @@ def test_the_tight_horizon_decides_as_an_unbounded_listing(world: tuple[Any, ...
 @PROPERTY
 @given(worlds(max_queue_minutes=360))
 def test_a_reload_queued_past_the_margin_can_only_cost_a_redundant_start(
-    world: tuple[Any, ...],
+    world: World,
 ) -> None:
-    runs_in, everything, newest, knobs, now = world
-    unbounded = decide(runs_in, replace(everything, latest_reloads=newest), knobs, now)
+    exact_facts = replace(world.everything, latest_reloads=world.newest)
+    unbounded = decide(world.runs, exact_facts, world.knobs, world.now)
 
-    tight = decide(runs_in, as_needs_say(runs_in, everything, newest, knobs, now), knobs, now)
+    tight = decide(world.runs, as_needs_say(world), world.knobs, world.now)
 
     for mine, exact in zip(outcomes(tight), outcomes(unbounded), strict=True):
         # Never a skipped start: at worst "fresh" missed, and a later start deferred for it.
