@@ -42,11 +42,34 @@ class Reconciliation:
     unsettled: frozenset[str]
 
 
+# How many of an app's newest reloads are searched for the one an interrupted start made.
+SETTLE_DEPTH = 10
+
+
 def was_started(intent: LedgerRow, latest: Reload | None) -> bool:
-    """Did the start recorded by ``intent`` reach the tenant, judging by the app's latest reload?"""
+    """Could ``latest`` be the reload the start recorded by ``intent`` created?"""
     if latest is None or latest.id == intent.previous_reload_id:
         return False
     return intent.source_end is None or latest.creation_time >= intent.source_end
+
+
+def this_start(intent: LedgerRow, newest: list[Reload], me: str | None) -> Reload | None:
+    """The reload the intent's start created, among the app's newest reloads (newest first).
+
+    Only reloads after the one known before the start, and after the sources ended, qualify;
+    of those, one created by this identity (or by a user the tenant does not name) is the
+    start: a schedule's reload meanwhile is not. When only others' reloads qualify but the
+    listing was full, this start's may lie deeper: the oldest listed is taken for it rather
+    than risk a second start.
+    """
+    ids = [reload.id for reload in newest]
+    known = intent.previous_reload_id
+    after = newest[: ids.index(known)] if known in ids else newest
+    candidates = [reload for reload in after if was_started(intent, reload)]
+    ours = [r for r in candidates if me is None or r.user_id is None or r.user_id == me]
+    if ours:
+        return ours[0]
+    return candidates[-1] if candidates and len(newest) >= SETTLE_DEPTH else None
 
 
 def reconcile_intents(
@@ -59,9 +82,10 @@ def reconcile_intents(
     """
     resolved, unsettled = [], set()
     ages = store.intent_ages()
+    me = _Identity(client)
     for intent in store.unfinished_intents():
         try:
-            gone, latest = _ask(client, intent.app_id)
+            gone, newest = _ask(client, intent.app_id)
         except (RetryableError, ApiError) as error:
             logger.error(
                 "cannot check the interrupted start of {} yet, so it is not started again until "
@@ -73,7 +97,8 @@ def reconcile_intents(
             continue
         age_s, window_s = ages.get((intent.sweep_id, intent.app_id), (None, None))
         in_flight_s = window_s or in_flight_window(request_deadline_s)
-        if not gone and not was_started(intent, latest) and _may_be_in_flight(age_s, in_flight_s):
+        latest = this_start(intent, newest, me.id() if newest else None)
+        if not gone and latest is None and _may_be_in_flight(age_s, in_flight_s):
             logger.warning("start of {} may still be in flight; checked again later", intent.app_id)
             unsettled.add(intent.app_id)
             continue
@@ -88,14 +113,33 @@ def _may_be_in_flight(age_s: float | None, in_flight_s: float) -> bool:
     return age_s is not None and age_s < in_flight_s
 
 
-def _ask(client: QlikClient, app_id: str) -> tuple[bool, Reload | None]:
-    """Whether the app is gone (404: nothing can start it twice), and its latest reload."""
+def _ask(client: QlikClient, app_id: str) -> tuple[bool, list[Reload]]:
+    """Whether the app is gone (404: nothing can start it twice), and its newest reloads."""
     try:
-        return False, client.latest_reload(app_id)
+        return False, client.newest_reloads(app_id, SETTLE_DEPTH)
     except ApiError as error:
         if error.status == 404:
-            return True, None
+            return True, []
         raise
+
+
+class _Identity:
+    """Who this program is on the tenant, asked once and only when an intent needs it."""
+
+    def __init__(self, client: QlikClient) -> None:
+        self._client = client
+        self._asked = False
+        self._id: str | None = None
+
+    def id(self) -> str | None:
+        """The user id, or None when the tenant cannot say (then any user's reload counts)."""
+        if not self._asked:
+            self._asked = True
+            try:
+                self._id = self._client.current_user().id
+            except (RetryableError, ApiError) as error:
+                logger.warning("cannot ask who this identity is; any reload counts: {}", error)
+        return self._id
 
 
 def resolution(intent: LedgerRow, latest: Reload | None) -> tuple[LedgerRow, list[dict[str, Any]]]:

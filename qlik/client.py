@@ -173,6 +173,10 @@ class QlikClient:
         """The app's newest reload, however old, or None if it never reloaded."""
         return self._reloads.latest_reload(app_id)
 
+    def newest_reloads(self, app_id: str, limit: int) -> list[Reload]:
+        """The app's ``limit`` newest reloads, newest first, in one call."""
+        return self._reloads.newest_reloads(app_id, limit)
+
     def space(self, space_id: str) -> Space | None:
         """A space's facts, or None when it does not exist (or is not visible)."""
         endpoint = "/api/v1/spaces/{spaceId}"

@@ -110,6 +110,7 @@ class Reload(_Model):
     creation_time: UtcTime = Field(alias="creationTime")
     start_time: UtcTime | None = Field(default=None, alias="startTime")
     end_time: UtcTime | None = Field(default=None, alias="endTime")
+    user_id: str | None = Field(default=None, alias="userId")  # who created it
 
     @property
     def is_active(self) -> bool:

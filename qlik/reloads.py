@@ -189,12 +189,15 @@ class ReloadLookup:
 
     def latest_reload(self, app_id: str) -> Reload | None:
         """The app's newest reload, however old, or None if it never reloaded."""
-        params = {"appId": app_id, "limit": 1, "sort": "-creationTime"}
+        newest = self.newest_reloads(app_id, 1)
+        return newest[0] if newest else None
+
+    def newest_reloads(self, app_id: str, limit: int) -> list[Reload]:
+        """The app's ``limit`` newest reloads, newest first (one call)."""
+        params = {"appId": app_id, "limit": limit, "sort": "-creationTime"}
         response = self._sender.send("/api/v1/reloads", "GET", "/api/v1/reloads", params=params)
         page = parse_json(response, Page, "GET /api/v1/reloads")
-        if not page.data:
-            return None
-        return parse_model(page.data[0], Reload, "GET /api/v1/reloads")
+        return [parse_model(row, Reload, "GET /api/v1/reloads") for row in page.data]
 
 
 def _first_of(reloads: Iterable[Reload], apps: set[str]) -> dict[str, Reload]:

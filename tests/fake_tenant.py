@@ -117,6 +117,7 @@ class FakeTenant:
             (router.get("/api/v1/reloads"), self._list_reloads),
             (router.post("/api/v1/reloads"), self._start),
             (router.get(url__regex=r"/api/v1/spaces/(?P<space>[^/]+)$"), self._space),
+            (router.get("/api/v1/users/me"), self._me),
         ]
         for route, handler in routes:
             route.mock(side_effect=self._authorized(handler))
@@ -132,12 +133,14 @@ class FakeTenant:
 
         return answer
 
-    def _reload(self, app: str, status: str, created: datetime) -> dict[str, Any]:
+    def _reload(
+        self, app: str, status: str, created: datetime, user: str = "user-1"
+    ) -> dict[str, Any]:
         reload = {
             "id": f"rld-{next(self._ids)}",
             "appId": app,
             "tenantId": "tenant-1",
-            "userId": "user-1",
+            "userId": user,
             "type": "external",
             "status": status,
             "partial": False,
@@ -208,6 +211,10 @@ class FakeTenant:
             rows = [r for r in rows if r["status"] in statuses]
         rows.sort(key=lambda r: r["creationTime"], reverse=True)
         return self._page(request, rows, int(query.get("limit", 10)))
+
+    def _me(self, request: httpx.Request) -> httpx.Response:
+        # The real tenant redirects to /users/{id}; the client reads a direct answer as well.
+        return httpx.Response(200, json={"id": "user-1", "name": "Robot"})
 
     def _start(self, request: httpx.Request) -> httpx.Response:
         app = json.loads(request.content)["appId"]

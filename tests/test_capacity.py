@@ -74,12 +74,10 @@ def test_a_start_with_no_slot_within_60_s_is_deferred_then_started_once(
 def test_max_active_reloads_defers_the_rest_then_starts_them_once(tenant: FakeTenant) -> None:
     """One reload already runs in the tenant; at most 2 at once: one start now, two later."""
     client = connect(TENANT, SecretStr("key"), sender_options={"sleep": lambda _s: None})
-    settings = Settings(
-        tenant_url=TENANT, api_key="key", tolerance_minutes=0, max_active_reloads=2
-    )
+    settings = Settings(tenant_url=TENANT, api_key="key", tolerance_minutes=0, max_active_reloads=2)
     ctx = SweepContext(client, Store(open_database(":memory:")), settings)
     busy = tenant.add_app(99)
-    tenant._reload(busy, "RELOADING", tenant.now - timedelta(minutes=1))  # noqa: SLF001
+    tenant._reload(busy, "RELOADING", tenant.now - timedelta(minutes=1))
     targets = [tenant.add_app(10 + n) for n in range(3)]
     source = tenant.add_app(1, tags=[f"next-{t}" for t in targets])
     tenant.finish(source, at=tenant.now - timedelta(minutes=5))

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from jobs.reconcile import was_started
+from jobs.reconcile import SETTLE_DEPTH, this_start, was_started
 from jobs.sweep import SweepContext, run_sweep
 from qlik.client import connect
 from qlik.models import Reload
@@ -151,3 +151,40 @@ def test_a_sweep_killed_after_its_intent_is_settled_by_the_next_one(
     assert tenant.started == [b]
     assert after.outcomes == [] and after.exit_code == 0
     assert ctx.store.cursor() is not None
+
+
+LAST = f"t{SETTLE_DEPTH - 1}"
+
+
+def made_by(ident: str, user: str | None, minutes: int) -> Reload:
+    body = {
+        "id": ident,
+        "appId": "app",
+        "status": "FAILED",
+        "creationTime": (T0 + timedelta(minutes=minutes)).isoformat(),
+        "userId": user,
+    }
+    return Reload.model_validate(body)
+
+
+@pytest.mark.parametrize(
+    ("newest", "found"),
+    [
+        ([], None),
+        ([made_by("theirs", "scheduler", 3)], None),  # a schedule's reload is not this start
+        ([made_by("theirs", "scheduler", 3), made_by("ours", "me", 1)], "ours"),
+        ([made_by("anon", None, 1)], "anon"),  # the tenant names no user: it may be ours
+        ([made_by("ours", "me", 2), made_by("old", "me", -9)], "ours"),
+        ([made_by("after", "me", 2), made_by("old", "me", 1)], "after"),  # "old": known before
+        # A full listing of others' reloads: this start's may lie deeper; never start twice.
+        (
+            [made_by(f"t{n}", "scheduler", 20 - n) for n in range(SETTLE_DEPTH)],
+            f"t{SETTLE_DEPTH - 1}",
+        ),
+    ],
+)
+def test_this_start_is_this_identitys_reload_after_the_sources(
+    newest: list[Reload], found: str | None
+) -> None:
+    reload = this_start(intent(previous="old"), newest, "me")
+    assert (reload.id if reload else None) == found
