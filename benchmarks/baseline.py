@@ -20,68 +20,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-
+from benchmarks.baseline_client import BaselineClient, BaselineError
 from qlik.times import format_time, parse_time
 
 EVENT_TYPE = "com.qlik.v1.app.reload.finished"
 ACTIVE = frozenset({"QUEUED", "RELOADING", "CANCELING"})
 PAGE_LIMIT = 100
-
-
-class BaselineError(Exception):
-    """The tenant answered something the baseline cannot go on with."""
-
-
-class BaselineClient:
-    """A small thread-safe httpx client that counts calls per endpoint."""
-
-    def __init__(self, tenant_url: str, api_key: str, *, workers: int = 1) -> None:
-        self.http = httpx.Client(
-            base_url=tenant_url,
-            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
-            timeout=httpx.Timeout(60.0),
-            limits=httpx.Limits(max_connections=max(1, workers), max_keepalive_connections=None),
-        )
-        self.calls: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self.http.close()
-
-    def request(
-        self,
-        method: str,
-        endpoint: str,
-        url: str,
-        *,
-        params: dict[str, Any] | None = None,
-        body: dict[str, Any] | None = None,
-    ) -> httpx.Response:
-        """One call, counted as ``METHOD endpoint``."""
-        with self._lock:
-            self.calls[f"{method} {endpoint}"] += 1
-        return self.http.request(method, url, params=params, json=body)
-
-    def get_json(
-        self, endpoint: str, url: str, params: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """A GET that must answer 200 with a JSON object."""
-        response = self.request("GET", endpoint, url, params=params)
-        if response.status_code != 200:
-            raise BaselineError(f"GET {endpoint} answered {response.status_code}")
-        payload = response.json()
-        if not isinstance(payload, dict):
-            raise BaselineError(f"GET {endpoint} did not answer a JSON object")
-        return payload
 
 
 @dataclass
@@ -212,7 +162,7 @@ def run_baseline(
     began = time.monotonic()
     tolerance = timedelta(minutes=tolerance_minutes)
     tally = _Tally()
-    client = BaselineClient(tenant_url, api_key, workers=workers)
+    client = BaselineClient(tenant_url, api_key)
     events = 0
     try:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:

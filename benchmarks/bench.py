@@ -10,7 +10,7 @@ For each size (events from sources naming successors) it builds one scenario and
   + the tight floor of the reload lookups + reloads started``, the reload lookups being the
   cheapest way to read each successor's reloads back to its own horizon
   (``benchmarks.floor``): a floor no correct sweep can beat;
-* **tier time**: how long the same calls need at least under Qlik Cloud's real rate limits.
+* **tier time**: how long the same calls wait at least under Qlik Cloud's 5-minute budgets.
 
 Sizes are ``events/sources/successors``: 200/50/20, 2,000/500/200 and 20,000/2,000/500 by
 default, each source naming one successor (``--fanout``), so each successor is named by 2.5 to
@@ -19,139 +19,105 @@ threads (``--workers``): Automate runs one automation per event, concurrently.
 
 The simulator runs in its own process (so its work neither shares our GIL nor shows in our
 memory), with a latency per answer (``--latency-ms``, default 50). For our sweep it enforces
-Qlik's tier limits on a clock 60 times faster (per second instead of per minute), answering
-429 past them, while the sweep's own limiter paces it under them: every size shows the 429s
-our sweep provoked (none). The baseline does not pace itself, so its simulator has no limits.
-The time both would need under the real limits is worked out by ``tier_seconds``.
+Qlik's 5-minute budgets on a clock 60 times faster (a 5-second window), answering 429 past
+them, while the sweep's own limiter paces it under them, scaled alike: every size shows the
+429s our sweep provoked (none). The baseline does not pace itself, so its simulator has no
+limits. The time both would wait under the real budgets is worked out by ``tier_seconds``.
 
-Then a catch-up (``benchmarks.catchup``): one sweep through 100,000 events over 90 days, with
-its peak memory. The run exits 1 if a bound is missed: more than 1.2x the floor at any size,
-any 429 provoked, or a catch-up over 150 MB.
+Then a catch-up through 100,000 events over 90 days with its peak memory
+(``benchmarks.catchup``, on the same faster clock), and, on Qlik's real clock: a fan-out of
+200 successors eligible at once (``benchmarks.fanout``); two back-to-back ``reload-chain
+sweep`` processes and a third 5 minutes later (``benchmarks.backtoback``); and, while that
+third sweep waits, chains under ``reload-chain run`` at 0.25, 0.5 and 2 minutes
+(``benchmarks.hops``).
+The run exits 1 if a bound is missed: more than 1.05x the floor, any 429 provoked, a catch-up
+over 150 MB, a fan-out start later than 15 s after the decisions, a successor started twice
+or never, a median hop over 20 s or an idle sweep costing more than one call at 0.25 minutes.
 
     python -m benchmarks.bench                      # what `make bench` runs
     python -m benchmarks.bench --sizes 200/50/20 --latency-ms 0
+    python -m benchmarks.bench --sizes '' --catch-up 0 --back-to-back 0 --hops none  # fan-out
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from loguru import logger
 
-from benchmarks.baseline import run_baseline
+from benchmarks.backtoback import DEFAULT_PER_SWEEP as BACK_TO_BACK_PER_SWEEP
+from benchmarks.backtoback import render_back_to_back, run_back_to_back
 from benchmarks.catchup import DEFAULT_SIZE as DEFAULT_CATCH_UP
-from benchmarks.catchup import CatchUpResult, render_catch_up, run_catch_up
-from benchmarks.harness import (
-    API_KEY,
-    RATE_WINDOW_S,
-    Simulator,
-    run_ours,
-)
-from benchmarks.report import TIER_LIMITS, SizeResult, render
-from benchmarks.workload import (
-    LOOKBACK_MINUTES,
-    Size,
-    build_workload,
-    floor_parts,
-    without_limits,
-)
+from benchmarks.catchup import render_catch_up, run_catch_up
+from benchmarks.document import Results, document
+from benchmarks.fanout import DEFAULT_SUCCESSORS as FAN_OUT_SUCCESSORS
+from benchmarks.fanout import render_fan_out, run_fan_out
+from benchmarks.hops import DEFAULT_PLAN as HOP_PLAN
+from benchmarks.hops import HopRun, parse_plan, render_hops, run_hop_plan
+from benchmarks.report import render
+from benchmarks.sizes import run_size
+from benchmarks.workload import Size
 
-MAX_FLOOR_RATIO = 1.2  # issue 6: within 1.2x of the floor at every size
 DEFAULT_SIZES = "200/50/20,2000/500/200,20000/2000/500"
 DEFAULT_JSON = Path("benchmarks/results/bench.json")
 
 
-# --- one size ---------------------------------------------------------------------------------
+# --- the parts over time, and the command line ------------------------------------------------
 
 
-def run_size(
-    size: Size,
-    *,
-    latency_ms: float = 50.0,
-    fanout: int = 1,
-    workers: int = 32,
-    seed: int = 0,
-    out: Any = sys.stdout,
-) -> SizeResult:
-    """Ours and the baseline against two fresh simulators serving the same scenario."""
-    workload = build_workload(size, latency_ms=latency_ms, fanout=fanout, seed=seed)
-    print(f"size {size.label}: our sweep ...", file=out, flush=True)
-    with Simulator(workload.scenario) as sim:
-        ours = run_ours(sim.url, LOOKBACK_MINUTES)
-    ours_sim = sim.stats
-    print(f"size {size.label}: baseline ({workers} workers) ...", file=out, flush=True)
-    with Simulator(without_limits(workload.scenario)) as sim:
-        now = datetime.now(UTC)
-        baseline = run_baseline(
-            sim.url,
-            API_KEY,
-            now - timedelta(minutes=LOOKBACK_MINUTES),
-            now,
-            workers=workers,
-        )
-    return SizeResult(
-        size,
-        workload.fanout,
-        workload.recent_reloads,
-        ours,
-        baseline,
-        floor_parts(workload, ours.triggered),
-        {"ours": ours_sim, "baseline": sim.stats},
+def run_over_time(args: argparse.Namespace, results: Results, out: Any) -> None:
+    """Back to back, and the hop-latency runs while its third sweep waits out Qlik's window."""
+
+    def hop_latency() -> list[HopRun]:
+        if not args.hop_plan:
+            return []
+        plan = ", ".join(f"{hops} hops at {minutes:g} min" for minutes, hops in args.hop_plan)
+        together = ", at the same time" if len(args.hop_plan) > 1 else ""
+        print(f"hop latency ({plan}){together} ...", file=out, flush=True)
+        runs = run_hop_plan(args.hop_plan, latency_ms=args.latency_ms)
+        print(render_hops(runs), file=out, flush=True)
+        return runs
+
+    if not args.back_to_back:
+        results.hops = hop_latency()
+        return
+    print(
+        f"back to back: two sweeps of {args.back_to_back} starts each; the third once the "
+        "first one's starts are 5 minutes old ...",
+        file=out,
+        flush=True,
     )
-
-
-# --- the JSON file and the command line -------------------------------------------------------
-
-
-def document(
-    results: Sequence[SizeResult], catch_up: CatchUpResult | None, args: argparse.Namespace
-) -> dict[str, Any]:
-    """Everything, for the JSON file."""
-    return {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "python -m benchmarks.bench " + " ".join(sys.argv[1:]),
-        "latency_ms": args.latency_ms,
-        "fanout": args.fanout,
-        "baseline_workers": args.workers,
-        "seed": args.seed,
-        "tier_limits_per_minute": TIER_LIMITS,
-        "simulated_rate_window_s": RATE_WINDOW_S,
-        "notes": {
-            "simulator": "ours runs against Qlik's tier limits per simulated_rate_window_s "
-            "(60x faster than real time), enforced with 429s and paced by the sweep's own "
-            "limiter; the baseline's simulator has no limits (it does not pace itself)",
-            "ours.wall_s": "run_sweep only, tracemalloc tracing on (adds some CPU time)",
-            "ours.tracemalloc_peak_bytes": "peak of Python allocations during run_sweep",
-            "ours.ru_maxrss_bytes": "max RSS of the sweep's own process, interpreter included",
-            "tier_seconds": "per tier ceil(calls / limit per minute) minutes; GETs incl. audits "
-            "are tier 1 (1000/min), other writes tier 2 (100/min), POST reloads 50/min",
-            "recent_reloads": "reloads the tenant-wide listing alone reads back to the horizon "
-            "of its deepest successor, min(now - tolerance, newest end of its sources): "
-            "benchmarks.floor",
-        },
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-        },
-        "sizes": [result.as_json() for result in results],
-        "catch_up": catch_up.as_json() if catch_up else None,
-    }
+    results.back_to_back, results.hops = run_back_to_back(
+        args.back_to_back, latency_ms=args.latency_ms, meanwhile=hop_latency
+    )
+    print(render_back_to_back(results.back_to_back), file=out, flush=True)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line, with the sizes and the hop plan parsed."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.bench", description=__doc__.split("\n")[0]
     )
+    _add_size_options(parser)
+    _add_part_options(parser)
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
+    args = parser.parse_args(argv)
+    args.size_list = [Size.parse(text) for text in args.sizes.split(",") if text.strip()]
+    args.catch_up_size = None if args.catch_up == "0" else Size.parse(args.catch_up)
+    try:
+        args.hop_plan = parse_plan(args.hops)
+    except ValueError as error:
+        parser.error(str(error))
+    return args
+
+
+def _add_size_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sizes",
         default=DEFAULT_SIZES,
@@ -167,6 +133,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--workers", type=int, default=32, help="baseline worker threads (default 32)"
     )
     parser.add_argument("--seed", type=int, default=0)
+
+
+def _add_part_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--catch-up",
         default=DEFAULT_CATCH_UP.label,
@@ -174,19 +143,32 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"the 90-day catch-up's events/sources/successors, or 0 for none "
         f"(default {DEFAULT_CATCH_UP.label})",
     )
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
-    args = parser.parse_args(argv)
-    args.size_list = [Size.parse(text) for text in args.sizes.split(",") if text.strip()]
-    args.catch_up_size = None if args.catch_up == "0" else Size.parse(args.catch_up)
-    return args
+    parser.add_argument(
+        "--fan-out",
+        type=int,
+        default=FAN_OUT_SUCCESSORS,
+        metavar="N",
+        help=f"successors eligible at once in one sweep, 0 for none (default {FAN_OUT_SUCCESSORS})",
+    )
+    parser.add_argument(
+        "--back-to-back",
+        type=int,
+        default=BACK_TO_BACK_PER_SWEEP,
+        metavar="N",
+        help=f"starts eligible in each of two back-to-back sweeps, 0 for none "
+        f"(default {BACK_TO_BACK_PER_SWEEP})",
+    )
+    parser.add_argument(
+        "--hops",
+        default=HOP_PLAN,
+        metavar="PLAN",
+        help=f"interval-minutes:hops of the chains under `reload-chain run`, or none "
+        f"(default {HOP_PLAN})",
+    )
 
 
-def main(argv: Sequence[str] | None = None, out: Any = sys.stdout) -> int:
-    args = parse_args(argv)
-    logger.remove()
-    logger.add(sys.stderr, level="WARNING")
-    began = time.monotonic()
-    results = []
+def run_one_sweep_parts(args: argparse.Namespace, results: Results, out: Any) -> None:
+    """The sizes, the catch-up and the fan-out: one sweep each, one after another."""
     for size in args.size_list:
         result = run_size(
             size,
@@ -197,31 +179,31 @@ def main(argv: Sequence[str] | None = None, out: Any = sys.stdout) -> int:
             out=out,
         )
         print(render(result), file=out, flush=True)
-        results.append(result)
-    catch_up = None
+        results.sizes.append(result)
     if args.catch_up_size is not None:
         print(f"catch-up {args.catch_up_size.label} over 90 days ...", file=out, flush=True)
-        catch_up = run_catch_up(args.catch_up_size, latency_ms=args.latency_ms)
-        print(render_catch_up(catch_up), file=out, flush=True)
+        results.catch_up = run_catch_up(args.catch_up_size, latency_ms=args.latency_ms)
+        print(render_catch_up(results.catch_up), file=out, flush=True)
+    if args.fan_out:
+        print(f"fan-out: {args.fan_out} successors at once ...", file=out, flush=True)
+        results.fan_out = run_fan_out(args.fan_out, latency_ms=args.latency_ms, seed=args.seed)
+        print(render_fan_out(results.fan_out), file=out, flush=True)
+
+
+def main(argv: Sequence[str] | None = None, out: Any = sys.stdout) -> int:
+    """Run every part, print its table, write the JSON file; 1 if a bound was missed."""
+    args = parse_args(argv)
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING")
+    began = time.monotonic()
+    results = Results()
+    run_one_sweep_parts(args, results, out)
+    run_over_time(args, results, out)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    report = document(results, catch_up, args)
+    report = document(results, args)
     args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"\nwrote {args.json} in {time.monotonic() - began:.0f} s", file=out)
-    return _verdict(results, catch_up, out)
-
-
-def _verdict(results: Sequence[SizeResult], catch_up: CatchUpResult | None, out: Any) -> int:
-    """1 if a bound the project promises was missed at any size, else 0."""
-    missed = [
-        f"{r.size.label}: ours / floor {r.ours_total / r.floor_total:.2f}x > {MAX_FLOOR_RATIO}x"
-        for r in results
-        if r.ours_total > MAX_FLOOR_RATIO * r.floor_total
-    ]
-    missed += [
-        f"{r.size.label}: provoked 429s" for r in results if r.simulator["ours"].get("rate_limited")
-    ]
-    if catch_up is not None:
-        missed += catch_up.missed_bounds(MAX_FLOOR_RATIO)
+    missed = results.missed_bounds()
     for line in missed:
         print(f"BOUND MISSED {line}", file=out)
     return 1 if missed else 0

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from benchmarks.harness import Simulator, SweepResult, phase_line, run_ours
+from benchmarks.harness import SweepResult, phase_line, run_ours
+from benchmarks.simulated import Simulator
 from benchmarks.workload import Size, build_workload, floor_parts
 
 DAYS = 90

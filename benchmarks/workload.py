@@ -11,9 +11,9 @@ import random
 from dataclasses import dataclass
 
 from benchmarks.floor import ListingFloor, listing_floor
-from benchmarks.harness import API_KEY, RATE_WINDOW_S
+from benchmarks.simulated import API_KEY, TIME_SCALE, tenant_faults
 from scheduler.settings import Settings
-from simulator.scenario import AppSpec, FaultSpec, ReloadSpec, Scenario, SpaceSpec, UserSpec
+from simulator.scenario import AppSpec, ReloadSpec, Scenario, SpaceSpec, UserSpec
 
 PAGE = 100
 # Historical source reloads end between these many minutes ago; the sweep looks back further.
@@ -80,9 +80,10 @@ def build_workload(
     fanout: int = 1,
     seed: int = 0,
     span_minutes: float = OLDEST_MINUTES,
+    time_scale: float = TIME_SCALE,
 ) -> Workload:
     """Sources with ``next-`` tags, their finished reloads over the last ``span_minutes``
-    (80 by default), successors.
+    (80 by default), successors; Qlik's budgets on a clock ``time_scale`` times faster.
 
     Source ``i`` names successors ``i*fanout .. i*fanout+fanout-1`` (mod T), so every successor
     is named when ``sources * fanout >= successors``. Events are spread evenly over sources.
@@ -113,8 +114,8 @@ def build_workload(
         )
         for n in range(size.events)
     ]
-    # Qlik's own limits (FaultSpec's defaults) per RATE_WINDOW_S: our sweep must never hit them.
-    faults = FaultSpec(latency_ms=latency_ms, rate_window_seconds=RATE_WINDOW_S)
+    # Qlik's own budgets, on the benchmark's clock: our sweep must never hit them.
+    faults = tenant_faults(latency_ms, time_scale)
     scenario = Scenario(
         name=f"bench-{size.label}",
         users=[UserSpec(id="admin", name="Bench Admin", api_key=API_KEY)],
