@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.chaos import parse_mix, run_once
-from tests.chaos_plants import PLANT_FEATURES, PLANTS, apply_plant, plant_ready
+from tests.chaos_plants import PLANT_FEATURES, PLANTS, plant_ready
 from tests.chaos_report import RunResult, failures_by_feature, summarize
 from tests.chaos_run import make_plan
 from tests.chaos_sweeps import back_up, empty, leaked_into, restore, supports_new_database
@@ -83,11 +83,6 @@ def test_runs_with_every_feature_exercise_every_feature(runs) -> None:
         assert totals[counter] > 0, counter
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 11 items 1-6 (unsettled, lease, lost state, late events, future stamps, "
-    "CR/LF secrets) are being fixed: remove this mark once they land",
-)
 def test_runs_with_every_feature_lose_nothing_and_start_nothing_twice(runs) -> None:
     assert failures(runs["everything", None]) == []
 
@@ -160,23 +155,23 @@ def test_plant_registry() -> None:
         assert PLANTS[name].__doc__, name  # says what it switches off
 
 
-@pytest.mark.parametrize("name", ["unsettled-off", "lease-off", "lost-state-off"])
-def test_plants_still_to_write_say_so(name: str) -> None:
-    if plant_ready(name):
-        pytest.skip(f"{name} has been written")
-    with pytest.raises(NotImplementedError, match=name):
-        apply_plant(name)
-
-
 def test_plants_patch_what_they_say() -> None:
     patched: list[tuple[str, str]] = []
 
     def record(owner: object, name: str, value: object) -> None:
         patched.append((getattr(owner, "__name__", ""), name))
 
-    PLANTS["post-5xx-not-started"](record)
-    PLANTS["blind-post-retry"](record)
-    assert patched == [("jobs.trigger", "trigger"), ("Sender", "send")]
+    for name in PLANTS:
+        PLANTS[name](record)
+    assert patched == [
+        ("jobs.trigger", "trigger"),
+        ("Sender", "send"),
+        ("jobs.decide", "_unsettled_reason"),
+        ("state.lease", "hold"),
+        ("state.lease", "release"),
+        ("state.lease", "check_claims"),
+        ("jobs.decide", "_lost_state_reason"),
+    ]
 
 
 def test_summary_keeps_the_old_keys_and_adds_the_new_counters() -> None:
