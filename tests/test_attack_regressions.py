@@ -8,61 +8,28 @@ everything. (6, secrets, and 7, time bounds, have their own test files.)
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from jobs.sweep import SweepContext, run_sweep
-from qlik.client import connect
-from scheduler.settings import Settings
 from scheduler.status import status_json
 from state.database import EmptiedDatabaseError, open_database
 from state.history import read_history
 from state.lease import LeaseLostError
 from state.store import LedgerRow, Store
-from state.watermark import Watermark
-from tests.fake_tenant import TENANT, FakeTenant
-
-Contexts = Callable[..., SweepContext]
+from tests.fake_tenant import FakeTenant
+from tests.sweepers import Contexts, fail_active, failing_chain, sweepers
 
 
 @pytest.fixture
 def contexts(tmp_path: Path) -> Iterator[Contexts]:
     """Sweep contexts on one database file, each with its own connection (like processes)."""
-    opened: list[SweepContext] = []
-
-    def make(*, new_database: bool = False, **overrides: object) -> SweepContext:
-        options = {"tolerance_minutes": 0, "late_check_minutes": 0} | overrides
-        settings = Settings(tenant_url=TENANT, api_key="key", **options)  # type: ignore[arg-type]
-        path = tmp_path / "state.db"
-        db = open_database(path, new_database=new_database)
-        client = connect(TENANT, SecretStr("key"), sender_options={"sleep": lambda _s: None})
-        ctx = SweepContext(client, Store(db, str(path)), settings, watermark=Watermark(path))
-        opened.append(ctx)
-        return ctx
-
-    yield make
-    for ctx in opened:
-        ctx.client.close()
-        ctx.store.db.close()
-
-
-def failing_chain(tenant: FakeTenant, successors: int = 1) -> tuple[str, list[str]]:
-    """A finished source tagged next-B...; the successors fail (so "fresh" hides nothing)."""
-    targets = [tenant.add_app(10 + n) for n in range(successors)]
-    source = tenant.add_app(1, tags=[f"next-{t}" for t in targets])
-    tenant.finish(source, at=tenant.now - timedelta(minutes=5))
-    return source, targets
-
-
-def fail_active(tenant: FakeTenant) -> None:
-    for row in tenant.reloads:
-        if row["status"] == "QUEUED":
-            row["status"] = "FAILED"
+    with sweepers(tmp_path, "key") as make:
+        yield make
 
 
 def killed_after_post(ctx: SweepContext, tenant: FakeTenant, source: str, target: str) -> None:

@@ -22,24 +22,20 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from jobs.reading import RAW_EVENT_LIMIT
 from jobs.report import SweepReport
 from jobs.sweep import SweepContext, run_sweep
-from qlik.client import connect
 from scheduler.cli import main
 from scheduler.output import ScrubbedStdio
 from scheduler.progress import BarProgress
 from scheduler.scrub import Scrubber
-from scheduler.settings import Settings
 from state.database import StateError, open_database
 from state.lease import LeaseLostError
-from state.store import LedgerRow, Store
-from state.watermark import Watermark
+from state.store import LedgerRow
 from tests.fake_tenant import TENANT, FakeTenant
+from tests.sweepers import Contexts, fail_active, failing_chain, sweepers
 
-Contexts = Callable[..., SweepContext]
 KEY = "eyJhbGciOiJFUzM4NCJ9.eyJzdWIiOiJhdHRhY2sifQ.c2lnbmF0dXJlLW9mLXRoZS1rZXk"
 OLD = "2000-01-01T00:00:00.000Z"
 
@@ -51,41 +47,8 @@ class Killed(BaseException):
 @pytest.fixture
 def contexts(tmp_path: Path) -> Iterator[Contexts]:
     """Sweep contexts on one database file, each with its own connection (like processes)."""
-    opened: list[SweepContext] = []
-
-    def make(
-        *, new_database: bool = False, name: str = "state.db", scrub: bool = False, **overrides: Any
-    ) -> SweepContext:
-        options = {"tolerance_minutes": 0, "late_check_minutes": 0} | overrides
-        settings = Settings(tenant_url=TENANT, api_key=KEY, **options)
-        path = tmp_path / name
-        db = open_database(path, new_database=new_database)
-        client = connect(TENANT, SecretStr(KEY), sender_options={"sleep": lambda _s: None})
-        scrubber = Scrubber([KEY]).scrub if scrub else (lambda text: text)
-        store = Store(db, str(path), scrubber)
-        ctx = SweepContext(client, store, settings, watermark=Watermark(path))
-        opened.append(ctx)
-        return ctx
-
-    yield make
-    for ctx in opened:
-        ctx.client.close()
-        ctx.store.db.close()
-
-
-def failing_chain(tenant: FakeTenant, successors: int = 1) -> tuple[str, list[str]]:
-    """A source tagged next-B..., finished 5 minutes ago; its successors have never reloaded."""
-    targets = [tenant.add_app(10 + n) for n in range(successors)]
-    source = tenant.add_app(1, tags=[f"next-{t}" for t in targets])
-    tenant.finish(source, at=tenant.now - timedelta(minutes=5))
-    return source, targets
-
-
-def fail_active(tenant: FakeTenant) -> None:
-    """Every queued reload ends FAILED (so the "fresh" rule cannot hide a second start)."""
-    for row in tenant.reloads:
-        if row["status"] == "QUEUED":
-            row["status"] = "FAILED"
+    with sweepers(tmp_path, KEY) as make:
+        yield make
 
 
 def age_intents(ctx: SweepContext) -> None:
