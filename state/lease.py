@@ -13,7 +13,6 @@ intents, settled by the next sweep like those of a crashed one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlite_utils import Database
 
@@ -84,30 +83,48 @@ def check_claims(db: Database, app_id: str, sweep_id: str, source_reloads: tuple
     """Refuse an intent that another sweep's start of the same app or edge already covers.
 
     A single sweeper never gets here with such a conflict: its reconciliation and decisions
-    leave claimed apps and settled edges out. Only a second sweeper working from stale reads can.
+    leave claimed apps and settled edges out. Only a second sweeper working from stale reads,
+    or a guard that failed upstream, can.
     """
-    clash: list[Any] = list(
-        db.execute(
-            "select sweep_id from ledger where app_id = ? and sweep_id != ?"
-            " and state in ('intent', 'unconfirmed') limit 1",
-            [app_id, sweep_id],
-        ).fetchall()
-    )
-    if not clash and source_reloads:
-        marks = ",".join("?" * len(source_reloads))
-        clash = list(
-            db.execute(
-                "select sweep_id from settled_edges where target_app_id = ?"
-                f" and source_reload_id in ({marks}) limit 1",
-                [app_id, *source_reloads],
-            ).fetchall()
-        )
+    check_unfinished(db, app_id, sweep_id)
+    check_settled(db, app_id, source_reloads)
+
+
+def check_unfinished(db: Database, app_id: str, sweep_id: str) -> None:
+    """An earlier start of this app, by another sweep, that may have happened: never start it.
+
+    The database's side of the ``unsettled`` rule (``jobs.decide``), checked in the intent's
+    own transaction.
+    """
+    clash = db.execute(
+        "select sweep_id from ledger where app_id = ? and sweep_id != ?"
+        " and state in ('intent', 'unconfirmed') limit 1",
+        [app_id, sweep_id],
+    ).fetchone()
     if clash:
-        raise LeaseLostError(
-            f"another sweep ({clash[0][0]}) already started or decided {app_id} for the same "
-            "source reload: two sweepers are working on this database (was its lock file "
-            "deleted?); this one starts nothing more"
-        )
+        raise _claimed(clash[0], app_id)
+
+
+def check_settled(db: Database, app_id: str, source_reloads: tuple[str, ...]) -> None:
+    """This app was already decided for good, for one of these source reloads, by another sweep."""
+    if not source_reloads:
+        return
+    marks = ",".join("?" * len(source_reloads))
+    clash = db.execute(
+        "select sweep_id from settled_edges where target_app_id = ?"
+        f" and source_reload_id in ({marks}) limit 1",
+        [app_id, *source_reloads],
+    ).fetchone()
+    if clash:
+        raise _claimed(clash[0], app_id)
+
+
+def _claimed(other: str, app_id: str) -> LeaseLostError:
+    return LeaseLostError(
+        f"another sweep ({other}) already started or decided {app_id} for the same "
+        "source reload: two sweepers are working on this database (was its lock file "
+        "deleted?); this one starts nothing more"
+    )
 
 
 def _lost(fence: Fence, holder: str | None) -> LeaseLostError:

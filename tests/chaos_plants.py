@@ -62,12 +62,16 @@ def unsettled_off(patch: Patch) -> None:
 
     An interrupted start the tenant cannot confirm yet (its settling check answered 503, or
     the start may still be in flight) must block its successor; this plant lets the sweep
-    decide the successor again anyway, as ``jobs/reconcile.py`` failed open before. Caught by
-    the ``settling`` feature.
+    decide the successor again anyway, as ``jobs/reconcile.py`` failed open before. The guard
+    stands in two places, both switched off: the ``unsettled`` reason in ``decide``, and the
+    intent's refusal of an app with another sweep's unfinished start (``check_unfinished``).
+    Caught by the ``settling`` feature.
     """
     from jobs import decide
+    from state import lease
 
     patch(decide, "_unsettled_reason", lambda *_args: None)
+    patch(lease, "check_unfinished", lambda *_args: None)
 
 
 def lease_off(patch: Patch) -> None:

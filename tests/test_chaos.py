@@ -167,6 +167,7 @@ def test_plants_patch_what_they_say() -> None:
         ("jobs.trigger", "trigger"),
         ("Sender", "send"),
         ("jobs.decide", "_unsettled_reason"),
+        ("state.lease", "check_unfinished"),
         ("state.lease", "hold"),
         ("state.lease", "release"),
         ("state.lease", "check_claims"),
