@@ -19,7 +19,7 @@ from qlik.client import connect
 from scheduler.scrub import Scrubber
 from scheduler.settings import Settings
 from state.database import open_database
-from state.store import Store
+from state.store import LedgerRow, Store
 from state.watermark import Watermark
 from tests.fake_tenant import TENANT, FakeTenant
 
@@ -63,6 +63,20 @@ def failing_chain(tenant: FakeTenant, successors: int = 1) -> tuple[str, list[st
     source = tenant.add_app(1, tags=[f"next-{t}" for t in targets])
     tenant.finish(source, at=tenant.now - timedelta(minutes=5))
     return source, targets
+
+
+def killed_intent(tenant: FakeTenant, source: str, target: str) -> LedgerRow:
+    """The intent row a sweep killed around its start of ``target`` leaves behind."""
+    return LedgerRow(
+        "killed",
+        target,
+        "pending",
+        "intent",
+        (source,),
+        (tenant.reloads[0]["id"],),
+        state="intent",
+        source_end=tenant.now - timedelta(minutes=5),
+    )
 
 
 def fail_active(tenant: FakeTenant) -> None:

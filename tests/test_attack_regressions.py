@@ -22,7 +22,7 @@ from state.history import read_history
 from state.lease import LeaseLostError
 from state.store import LedgerRow, Store
 from tests.fake_tenant import FakeTenant
-from tests.sweepers import Contexts, fail_active, failing_chain, sweepers
+from tests.sweepers import Contexts, fail_active, failing_chain, killed_intent, sweepers
 
 
 @pytest.fixture
@@ -35,19 +35,7 @@ def contexts(tmp_path: Path) -> Iterator[Contexts]:
 def killed_after_post(ctx: SweepContext, tenant: FakeTenant, source: str, target: str) -> None:
     """What a sweep killed after its POST reached the tenant leaves: an intent, a new reload."""
     run_sweep(ctx, tenant.now, dry_run=True)
-    ctx.store.record_intent(
-        LedgerRow(
-            "killed",
-            target,
-            "pending",
-            "intent",
-            (source,),
-            (tenant.reloads[0]["id"],),
-            state="intent",
-            source_end=tenant.now - timedelta(minutes=5),
-        ),
-        tenant.now,
-    )
+    ctx.store.record_intent(killed_intent(tenant, source, target), tenant.now)
     tenant._reload(target, "FAILED", tenant.now)
     tenant.started.append(target)
 

@@ -1,8 +1,8 @@
 """An independent attack on issue 11's promises (commit e03f684 and what followed it).
 
-Each ``xfail(strict=True)`` test is a hole: it fails on today's code, and will XPASS (and so
-fail the suite, as a reminder to drop the marker) once the hole is closed. The unmarked tests
-show a promise holding and guard it against regressions.
+The ``test_hole_*`` tests are the holes the review found; each failed on the code it attacked
+and passes since the hole was closed. The others show a promise holding and guard it against
+regressions.
 
 "A process killed" is simulated by raising ``Killed`` (a ``BaseException``, so no ``except
 Exception`` in the program can swallow it) and never using that context again; "a restart" is
@@ -34,7 +34,7 @@ from state.database import StateError, open_database
 from state.lease import LeaseLostError
 from state.store import LedgerRow
 from tests.fake_tenant import TENANT, FakeTenant
-from tests.sweepers import Contexts, fail_active, failing_chain, sweepers
+from tests.sweepers import Contexts, fail_active, failing_chain, killed_intent, sweepers
 
 KEY = "eyJhbGciOiJFUzM4NCJ9.eyJzdWIiOiJhdHRhY2sifQ.c2lnbmF0dXJlLW9mLXRoZS1rZXk"
 OLD = "2000-01-01T00:00:00.000Z"
@@ -68,7 +68,7 @@ def ledger(ctx: SweepContext) -> list[dict[str, Any]]:
 
 
 # =============================================================================================
-# Holes (xfail strict): most serious first
+# Holes the review found (closed since): most serious first
 # =============================================================================================
 
 
@@ -206,17 +206,7 @@ def test_hole_someone_elses_reload_settles_an_interrupted_start(
     tenant.now += timedelta(minutes=10)  # the source ends after that sweep's window
     source, (b,) = failing_chain(tenant)
     run_sweep(ctx, tenant.now, dry_run=True)
-    row = LedgerRow(
-        "killed",
-        b,
-        "pending",
-        "intent",
-        (source,),
-        (tenant.reloads[0]["id"],),
-        state="intent",
-        source_end=tenant.now - timedelta(minutes=5),
-    )
-    ctx.store.record_intent(row, tenant.now)  # killed before its POST
+    ctx.store.record_intent(killed_intent(tenant, source, b), tenant.now)  # before its POST
     tenant._reload(b, "FAILED", tenant.now, user="scheduler")  # a schedule's reload, not ours
     age_intents(ctx)
     tenant.now += timedelta(minutes=15)
