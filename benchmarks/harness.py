@@ -73,9 +73,8 @@ class _SweepJob:
 def _sweep_child(job: _SweepJob, conn: Connection) -> None:
     """Child process: one real sweep; tracemalloc on around ``run_sweep`` when ``job.trace``."""
     from jobs.sweep import run_sweep
-    from scheduler.commands import sweep_context
+    from scheduler.runtime import Runtime
     from scheduler.settings import Settings
-    from state.database import open_database
 
     logger.remove()
     logger.add(sys.stderr, level="WARNING")
@@ -86,7 +85,8 @@ def _sweep_child(job: _SweepJob, conn: Connection) -> None:
         first_run_lookback_minutes=job.lookback_minutes,
     )
     limits = client_limits(job.time_scale)
-    with sweep_context(settings, open_database(settings.database), rate_limits=limits) as ctx:
+    with Runtime(settings, rate_limits=limits) as runtime:
+        ctx = runtime.sweep_context(runtime.database())
         rss_before = proc_status_bytes("VmRSS")
         if job.trace:
             tracemalloc.start()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from jobs.edges import Edge, Join, is_resource_id
+from qlik.errors import ReloadChainError
 
 CONDITIONS = ("success", "failure", "any")
 DEFAULT_JOIN_WINDOW_MINUTES = 1440
@@ -19,7 +20,7 @@ EDGE_KEYS = frozenset({"from", "to", "on"})
 JOIN_KEYS = frozenset({"target", "after", "within_minutes"})
 
 
-class ChainFileError(ValueError):
+class ChainFileError(ReloadChainError, ValueError):
     """The chain part of the settings file is invalid; the message names file and line."""
 
     exit_code = 2

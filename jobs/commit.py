@@ -10,11 +10,12 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+from jobs.ledger import outcome_row, settled_edges
 from jobs.reading import EventReader, handled_row, run_key
 from jobs.report import Outcome, SweepReport
 from jobs.window import Window
 from qlik.events import FinishedReload
-from state.store import LedgerRow, SweepCommit
+from state.rows import SweepCommit
 
 
 def unsettled_runs(
@@ -62,8 +63,8 @@ def build_commit(
         sweep=report.as_record(started_at),
         handled_events=_handled_rows(report.sweep_id, reader, unsettled),
         invalid_events=reader.invalid,
-        settled_edges=_settled_edges(report),
-        ledger=[_ledger_row(report.sweep_id, outcome) for outcome in report.outcomes],
+        settled_edges=settled_edges(report.sweep_id, report.outcomes),
+        ledger=[outcome_row(report.sweep_id, outcome) for outcome in report.outcomes],
         cursor=cursor,
     )
 
@@ -78,35 +79,3 @@ def _handled_rows(
         if key not in unsettled_keys:
             for event_id in reader.event_ids(key):
                 yield handled_row(run, sweep_id, event_id)
-
-
-def _settled_edges(report: SweepReport) -> Iterator[dict[str, Any]]:
-    """(source reload, successor) pairs decided for good: never decided again."""
-    return (
-        {
-            "source_reload_id": run.reload_id,
-            "target_app_id": outcome.app_id,
-            "sweep_id": report.sweep_id,
-            "decision": outcome.decision,
-            "reason": outcome.reason,
-        }
-        for outcome in report.outcomes
-        if not outcome.retry
-        for run in outcome.candidate.runs
-    )
-
-
-def _ledger_row(sweep_id: str, outcome: Outcome) -> LedgerRow:
-    return LedgerRow(
-        sweep_id,
-        outcome.app_id,
-        decision=outcome.decision,
-        reason=outcome.reason,
-        sources=outcome.candidate.source_apps,
-        source_reloads=outcome.candidate.source_reloads,
-        reload_id=outcome.reload_id,
-        detail=outcome.detail,
-        state="unconfirmed" if outcome.uncertain else "done",
-        previous_reload_id=outcome.previous_reload_id,
-        source_end=outcome.candidate.newest_source_end,
-    )

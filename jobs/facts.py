@@ -17,7 +17,7 @@ from typing import Protocol
 from loguru import logger
 
 from jobs.chainfile import ChainFile
-from jobs.decide import AppFacts, Candidate, TenantFacts, candidates
+from jobs.decide import AppFacts, Candidate, DecisionSettings, TenantFacts, candidates
 from jobs.edges import Edge, edges_from_tags
 from jobs.lineage import lineage_of
 from jobs.needs import Needs, needs
@@ -35,20 +35,12 @@ class Known:
     recovering_until: datetime | None = None
 
 
-class FactSettings(Protocol):
-    """The settings fact gathering reads."""
+class FactSettings(DecisionSettings, Protocol):
+    """The settings fact gathering reads: ``decide``'s (``jobs.needs`` asks by them), and the
+    prefix of the tags that declare edges."""
 
     @property
     def tag_prefix(self) -> str: ...
-
-    @property
-    def tolerance_minutes(self) -> int: ...
-
-    @property
-    def only_managed_spaces(self) -> bool: ...
-
-    @property
-    def max_active_reloads(self) -> int | None: ...
 
 
 def gather_facts(

@@ -84,28 +84,37 @@ def reconcile_intents(
     ages = store.intent_ages()
     me = _Identity(client)
     for intent in store.unfinished_intents():
-        try:
-            gone, newest = _ask(client, intent.app_id)
-        except (RetryableError, ApiError) as error:
-            logger.error(
-                "cannot check the interrupted start of {} yet, so it is not started again until "
-                "a later sweep can (exit 1): {}",
-                intent.app_id,
-                error,
-            )
-            unsettled.add(intent.app_id)
-            continue
         age_s, window_s = ages.get((intent.sweep_id, intent.app_id), (None, None))
         in_flight_s = window_s or in_flight_window(request_deadline_s)
-        latest = this_start(intent, newest, me.id() if newest else None)
-        if not gone and latest is None and _may_be_in_flight(age_s, in_flight_s):
-            logger.warning("start of {} may still be in flight; checked again later", intent.app_id)
+        settled = _settle(client, intent, me, age_s, in_flight_s)
+        if settled is None:
             unsettled.add(intent.app_id)
             continue
-        row, settled = resolution(intent, latest)
-        store.resolve_intent(row, settled, now)
+        row, edges = settled
+        store.resolve_intent(row, edges, now)
         resolved.append(row)
     return Reconciliation(resolved, frozenset(unsettled))
+
+
+def _settle(
+    client: QlikClient, intent: LedgerRow, me: _Identity, age_s: float | None, in_flight_s: float
+) -> tuple[LedgerRow, list[dict[str, Any]]] | None:
+    """What became of one intent (``resolution``), or None while the tenant cannot tell yet."""
+    try:
+        gone, newest = _ask(client, intent.app_id)
+    except (RetryableError, ApiError) as error:
+        logger.error(
+            "cannot check the interrupted start of {} yet, so it is not started again until "
+            "a later sweep can (exit 1): {}",
+            intent.app_id,
+            error,
+        )
+        return None
+    latest = this_start(intent, newest, me.id() if newest else None)
+    if not gone and latest is None and _may_be_in_flight(age_s, in_flight_s):
+        logger.warning("start of {} may still be in flight; checked again later", intent.app_id)
+        return None
+    return resolution(intent, latest)
 
 
 def _may_be_in_flight(age_s: float | None, in_flight_s: float) -> bool:
@@ -158,7 +167,7 @@ def resolution(intent: LedgerRow, latest: Reload | None) -> tuple[LedgerRow, lis
             state="done",
             detail="confirmed with the tenant after an interrupted start",
         )
-        return row, settled_rows(row)
+        return row, row.settled_records()
     logger.warning(
         "interrupted start of {} did not reach the tenant; deciding it again", intent.app_id
     )
@@ -170,17 +179,3 @@ def resolution(intent: LedgerRow, latest: Reload | None) -> tuple[LedgerRow, lis
         detail="the start did not reach the tenant; decided again by a later sweep",
     )
     return row, []
-
-
-def settled_rows(row: LedgerRow) -> list[dict[str, Any]]:
-    """``settled_edges`` rows for every source reload behind a ledger row."""
-    return [
-        {
-            "source_reload_id": source_reload,
-            "target_app_id": row.app_id,
-            "sweep_id": row.sweep_id,
-            "decision": row.decision,
-            "reason": row.reason,
-        }
-        for source_reload in row.source_reloads
-    ]

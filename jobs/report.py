@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from jobs.decide import Candidate
+from qlik.clock import Clock
 from qlik.times import format_time
 
 Result = Literal["triggered", "skipped", "failed"]
@@ -113,12 +113,13 @@ class SweepReport:
 class PhaseTimer:
     """Seconds between successive laps, by the name of the part that just ended."""
 
-    def __init__(self, started: float) -> None:
+    def __init__(self, started: float, clock: Clock) -> None:
+        self._clock = clock
         self._last = started
         self.laps: dict[str, float] = {}
 
     def lap(self, name: str) -> None:
         """The part called ``name`` ended now."""
-        now = time.monotonic()
+        now = self._clock.monotonic()
         self.laps[name] = round(now - self._last, 3)
         self._last = now

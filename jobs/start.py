@@ -26,6 +26,7 @@ from jobs.decide import (
 )
 from jobs.edges import is_resource_id
 from jobs.facts import FactSettings, app_facts, ask_tenant
+from jobs.ledger import outcome_row
 from jobs.reconcile import reconcile_intents
 from jobs.report import Outcome
 from jobs.sweep import SweepContext
@@ -33,7 +34,8 @@ from jobs.trigger import AUTH, act_on_decisions
 from qlik.client import QlikClient
 from qlik.errors import AuthenticationError
 from qlik.models import Item
-from state.store import LedgerRow, Store
+from state.lease import Fence
+from state.store import Store
 
 HEADERS = ("app", "name", "result", "reason", "reload")
 RESULT_KEYS = {"triggered": "started", "skipped": "skipped", "failed": "failed"}
@@ -194,23 +196,34 @@ def run_start(
     selection = select(ctx.client, app_ids, tags)
     facts = gather(ctx.client, selection, ctx.settings, now, blocked)
     decisions = decide_selection(selection, facts, ctx.settings, now)
+    outcomes = _act(ctx, decisions, start_id, now, fence)
+    names = {app_id: item.name for app_id, item in selection.apps.items()}
+    report = StartReport(start_id, dry_run, outcomes, names, selection.not_found, selection.total)
+    logger.info("start {}: {}", start_id, report.summary())
+    return report
+
+
+def _act(
+    ctx: SweepContext, decisions: list[Decision], start_id: str, now: datetime, fence: Fence | None
+) -> list[Outcome]:
+    """Start what was decided, give the lease back and record every outcome.
+
+    ``fence`` is None for a dry run, which starts and records nothing.
+    """
     outcomes = act_on_decisions(
         ctx.client,
         ctx.store,
         decisions,
         start_id,
         now,
-        dry_run=dry_run,
+        dry_run=fence is None,
         auto_resolve=ctx.settings.auto_resolve_access,
         fence=fence,
     )
     if fence is not None:
         ctx.store.release_lease(fence)
         _record(ctx.store, start_id, outcomes, now)
-    names = {app_id: item.name for app_id, item in selection.apps.items()}
-    report = StartReport(start_id, dry_run, outcomes, names, selection.not_found, selection.total)
-    logger.info("start {}: {}", start_id, report.summary())
-    return report
+    return outcomes
 
 
 def _unsettled(ctx: SweepContext, now: datetime, *, dry_run: bool) -> frozenset[str]:
@@ -224,19 +237,4 @@ def _unsettled(ctx: SweepContext, now: datetime, *, dry_run: bool) -> frozenset[
 def _record(store: Store, start_id: str, outcomes: list[Outcome], now: datetime) -> None:
     """Write each outcome to the ledger; uncertain starts stay intents for the next sweep."""
     for outcome in outcomes:
-        store.resolve_intent(_ledger_row(start_id, outcome), [], now)
-
-
-def _ledger_row(start_id: str, outcome: Outcome) -> LedgerRow:
-    return LedgerRow(
-        start_id,
-        outcome.app_id,
-        decision=outcome.decision,
-        reason=outcome.reason,
-        sources=(),
-        source_reloads=(),
-        reload_id=outcome.reload_id,
-        detail=outcome.detail,
-        state="unconfirmed" if outcome.uncertain else "done",
-        previous_reload_id=outcome.previous_reload_id,
-    )
+        store.resolve_intent(outcome_row(start_id, outcome), [], now)

@@ -7,7 +7,6 @@ only orders the I/O around it and works out what is settled and where the cursor
 from __future__ import annotations
 
 import secrets
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +26,7 @@ from jobs.summary import log_recovery, log_summary, sweep_report, warn_lost_stat
 from jobs.trigger import act_on_decisions
 from jobs.window import Memory, Window, WindowSettings, recovering_until, sweep_window
 from qlik.client import QlikClient
+from qlik.clock import SYSTEM_CLOCK, Clock
 from qlik.errors import QlikError, RetryableError
 from qlik.events import FinishedReload
 from qlik.times import format_time
@@ -51,9 +51,6 @@ class SweepSettings(FactSettings, WindowSettings, Protocol):
     @property
     def max_sweep_minutes(self) -> float: ...
 
-    @property
-    def max_active_reloads(self) -> int | None: ...
-
 
 @dataclass(frozen=True)
 class SweepContext:
@@ -66,6 +63,8 @@ class SweepContext:
     progress: ReadProgress = field(default_factory=NoProgress)
     # Beside a database file: the highest cursor it ever committed (None in memory).
     watermark: Watermark | None = None
+    # Times the sweep's duration and phases; ``now`` itself is handed to ``run_sweep``.
+    clock: Clock = SYSTEM_CLOCK
 
 
 def new_sweep_id(now: datetime) -> str:
@@ -85,7 +84,7 @@ def run_sweep(
     Whatever happens to one successor's start, what the sweep already did is committed. A
     sweep that lost its lease to another sweeper (``LeaseLostError``) commits nothing.
     """
-    sweep = _Sweep(ctx, new_sweep_id(now), now, time.monotonic(), dry_run)
+    sweep = _Sweep(ctx, new_sweep_id(now), now, ctx.clock.monotonic(), dry_run)
     try:
         return sweep.run(since)
     except (QlikError, StateError) as error:
@@ -93,7 +92,7 @@ def run_sweep(
             "sweep {} aborted after {:.1f}s; nothing it read is committed and it will be read "
             "again: {}",
             sweep.sweep_id,
-            time.monotonic() - sweep.started,
+            ctx.clock.monotonic() - sweep.started,
             error,
         )
         raise
@@ -117,7 +116,7 @@ class _Sweep:
         ctx = self.ctx
         calls_before = Counter(ctx.client.calls)
         ctx.client.budget.start(ctx.settings.max_sweep_minutes * 60)
-        phases = PhaseTimer(self.started)
+        phases = PhaseTimer(self.started, ctx.clock)
         # Read before reconciling: a sweeper that starts anything after this fences us out.
         fence = None if self.dry_run else ctx.store.fence(self.sweep_id)
         # Qlik counts starts over 5 minutes across processes: earlier sweeps' starts count too.
@@ -144,12 +143,12 @@ class _Sweep:
             dry_run=self.dry_run,
             facts_failed=facts_failed,
         )
-        report.duration_s = time.monotonic() - self.started
+        report.duration_s = self.ctx.clock.monotonic() - self.started
         if fence is not None:
             self._commit(report, reader, unsettled, window=window, cursor=cursor, fence=fence)
         phases.lap("commit")
         report.phases_s = phases.laps
-        log_summary(report, time.monotonic() - self.started)
+        log_summary(report, self.ctx.clock.monotonic() - self.started)
         return report
 
     def _unsettled_apps(self) -> frozenset[str]:

@@ -11,6 +11,7 @@ from loguru import logger
 from jobs.access import resolve_access
 from jobs.capacity import DEFERRED
 from jobs.decide import Candidate, Decision
+from jobs.ledger import intent_row
 from jobs.report import Outcome, Result
 from qlik.client import QlikClient
 from qlik.errors import (
@@ -24,7 +25,7 @@ from qlik.errors import (
 from qlik.reloads import StartResult
 from state.database import StateError
 from state.lease import Fence, LeaseLostError
-from state.store import LedgerRow, Store
+from state.store import Store
 
 AUTH = "auth"
 # Skips whose successor must be decided again by a later sweep: their events stay unhandled.
@@ -57,7 +58,7 @@ def trigger(
         decision = _with_previous(client, decision)
     except RetryableError as error:  # nothing was sent
         return _failed(decision, StateError(str(error)))
-    intent = _intent(decision, sweep_id)
+    intent = intent_row(decision, sweep_id)
     try:
         store.record_intent(intent, now, fence)
         # Checked again as each request goes out: a wait for a start slot can be long.
@@ -148,21 +149,6 @@ def not_started_after_auth_failure(decision: Decision) -> Outcome:
     return Outcome(decision.candidate, "failed", AUTH, retry=True, detail=detail)
 
 
-def _intent(decision: Decision, sweep_id: str) -> LedgerRow:
-    candidate = decision.candidate
-    return LedgerRow(
-        sweep_id,
-        candidate.app_id,
-        decision="pending",
-        reason="intent",
-        sources=candidate.source_apps,
-        source_reloads=candidate.source_reloads,
-        state="intent",
-        previous_reload_id=decision.latest.id if decision.latest else None,
-        source_end=candidate.newest_source_end,
-    )
-
-
 def _outcome(decision: Decision, result: StartResult, access: str = "") -> Outcome:
     candidate = decision.candidate
     if result.kind == "started" and result.reload is not None:
@@ -181,7 +167,7 @@ def act_on_decisions(
     client: QlikClient,
     store: Store,
     decisions: list[Decision],
-    run_id: str,
+    sweep_id: str,
     now: datetime,
     *,
     dry_run: bool,
@@ -206,7 +192,7 @@ def act_on_decisions(
             outcome = Outcome(decision.candidate, "triggered", "triggered")
         else:
             outcome = trigger(
-                client, store, decision, run_id, now, auto_resolve=auto_resolve, fence=fence
+                client, store, decision, sweep_id, now, auto_resolve=auto_resolve, fence=fence
             )
         refused = refused or outcome.reason == AUTH
         outcomes.append(outcome)

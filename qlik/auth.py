@@ -10,7 +10,7 @@ secret nor a token is ever logged, shown in ``repr`` or put in an exception mess
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +18,7 @@ import httpx
 from loguru import logger
 from pydantic import BaseModel, SecretStr
 
+from qlik.clock import SYSTEM_CLOCK, Clock
 from qlik.errors import AuthenticationError, BadResponseError, TransientError
 from qlik.times import parse_time
 from qlik.transport import (
@@ -84,10 +85,6 @@ class _Token:
         return now < self.refresh_at
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class OAuthClientCredentials(httpx.Auth):
     """Bearer tokens of an OAuth client-credentials grant, cached and renewed (sync clients).
 
@@ -103,7 +100,7 @@ class OAuthClientCredentials(httpx.Auth):
         credentials: ClientCredentials,
         *,
         calls: CallCounter | None = None,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._token_url = tenant_url.rstrip("/") + TOKEN_PATH
         self._credentials = credentials
@@ -139,11 +136,11 @@ class OAuthClientCredentials(httpx.Auth):
     ) -> Generator[httpx.Request, httpx.Response, _Token]:
         """The cached token while fresh, else a new one (one fetch however many threads ask)."""
         token = self._token
-        if token is not None and token.fresh(self._clock()):
+        if token is not None and token.fresh(self._clock.now()):
             return token
         with self._lock:
             token = self._token
-            if token is not None and token.fresh(self._clock()):
+            if token is not None and token.fresh(self._clock.now()):
                 return token  # another thread fetched it while this one waited
             return (yield from self._fetch(request))
 
@@ -159,7 +156,7 @@ class OAuthClientCredentials(httpx.Auth):
 
     def _fetch(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, _Token]:
         self.calls.tally(TOKEN_ENDPOINT)
-        sent_at = self._clock()
+        sent_at = self._clock.now()
         response = yield self._token_request(request)
         self._token = self._read_token(response, sent_at)
         logger.debug(
@@ -250,9 +247,12 @@ def _refresh_at(expires: datetime | None, now: datetime) -> datetime:
 
 
 def make_auth(
-    tenant_url: str, credentials: Credentials, calls: CallCounter | None = None
+    tenant_url: str,
+    credentials: Credentials,
+    calls: CallCounter | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> httpx.Auth:
-    """The httpx ``Auth`` for an API key or an OAuth client."""
+    """The httpx ``Auth`` for an API key or an OAuth client (whose token cache reads ``clock``)."""
     if isinstance(credentials, ClientCredentials):
-        return OAuthClientCredentials(tenant_url, credentials, calls=calls)
+        return OAuthClientCredentials(tenant_url, credentials, calls=calls, clock=clock)
     return ApiKeyAuth(credentials)

@@ -8,9 +8,9 @@ it before every call, every wait (retry backoff, rate-limit tiers, the limiter) 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
+from qlik.clock import SYSTEM_CLOCK
 from qlik.errors import OutOfTimeError
 
 PAST_DEADLINE = "no new call: the sweep ran past max_sweep_minutes"
@@ -24,7 +24,7 @@ class Budget:
     in ``sleep`` is real time.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = SYSTEM_CLOCK.monotonic) -> None:
         self._clock = clock
         self._deadline: float | None = None
         self._stopped = False

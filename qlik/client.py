@@ -11,6 +11,7 @@ from loguru import logger
 
 from qlik.auth import Credentials, make_auth
 from qlik.budget import Budget
+from qlik.clock import SYSTEM_CLOCK, Clock
 from qlik.deadline import bound_pools
 from qlik.errors import ApiError, RateLimitedError
 from qlik.fanout import ArgT, ResultT, fan_out
@@ -262,12 +263,14 @@ def connect(
     max_concurrency: int = 1,
     rate_limits: RateLimits | None = None,
     budget: Budget | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> QlikClient:
     """A client for one tenant with an API key or OAuth client; tests pass a ``transport``.
 
     ``timeout_s`` bounds each exchange as a whole (connect, send, headers, body), not each
     read; ``budget`` (default: no deadline) is asked before every call and ends calls in flight
-    when stopped. OAuth token fetches go through this same client, counted as ``POST /oauth/token``.
+    when stopped. OAuth token fetches go through this same client, counted as ``POST /oauth/token``;
+    ``clock`` is the program's one clock (the token cache, the limiter, the budget).
     """
     http = httpx.Client(
         base_url=tenant_url,
@@ -276,9 +279,14 @@ def connect(
         headers={"User-Agent": "reload-chain", "Accept": "application/json"},
         follow_redirects=False,
     )
-    own: dict[str, Any] = {"limits": rate_limits, "budget": budget, "timeout_s": timeout_s}
+    own: dict[str, Any] = {
+        "limits": rate_limits,
+        "budget": budget,
+        "timeout_s": timeout_s,
+        "clock": clock,
+    }
     sender = Sender(http, **(own | (sender_options or {})))
     if transport is None and not bound_pools(http, sender.budget):
         logger.warning("httpx changed: each read is bounded, but not the total time of an answer")
-    http.auth = make_auth(tenant_url, credentials, sender.calls)
+    http.auth = make_auth(tenant_url, credentials, sender.calls, clock)
     return QlikClient(http, sender, max_concurrency=max_concurrency)

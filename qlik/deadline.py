@@ -10,7 +10,6 @@ connecting runs in a helper thread, so ``Budget.stop`` ends a call in flight wit
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import httpcore
 import httpx
 
 from qlik.budget import STOPPING, Budget
+from qlik.clock import SYSTEM_CLOCK
 
 READ_SLICE_S = 0.5
 
@@ -42,7 +42,9 @@ def exchange(seconds: float | None) -> Iterator[None]:
     ``ConnectTimeout``, ``WriteTimeout``). None: only httpx's own timeouts apply.
     """
     previous = getattr(_local, "exchange", None)
-    _local.exchange = None if seconds is None else _Exchange(time.monotonic() + seconds, seconds)
+    _local.exchange = (
+        None if seconds is None else _Exchange(SYSTEM_CLOCK.monotonic() + seconds, seconds)
+    )
     try:
         yield
     finally:
@@ -58,7 +60,7 @@ class _Bound:
 
     @classmethod
     def of(cls, timeout: float | None) -> _Bound:
-        own = None if timeout is None else time.monotonic() + timeout
+        own = None if timeout is None else SYSTEM_CLOCK.monotonic() + timeout
         current: _Exchange | None = getattr(_local, "exchange", None)
         if current is not None and (own is None or current.deadline < own):
             return cls(
@@ -75,13 +77,13 @@ class _Bound:
             raise stop_error(STOPPING)
         if self.ends is None:
             return READ_SLICE_S
-        left = self.ends - time.monotonic()
+        left = self.ends - SYSTEM_CLOCK.monotonic()
         if left <= 0:
             raise timeout_error(self.why)
         return min(left, READ_SLICE_S)
 
     def left(self) -> float | None:
-        return None if self.ends is None else max(0.0, self.ends - time.monotonic())
+        return None if self.ends is None else max(0.0, self.ends - SYSTEM_CLOCK.monotonic())
 
 
 class BoundedStream(httpcore.NetworkStream):

@@ -1,4 +1,9 @@
-"""The tenant client's errors: what went wrong talking to Qlik Cloud, mapped at the boundary.
+"""The program's error root, and the tenant client's errors, mapped at the boundary.
+
+``ReloadChainError`` is the root of every error the program raises on purpose: each class
+carries the exit code ``main()`` returns for it (SPEC section 5), so ``main()`` catches the root
+alone. It lives here because ``qlik/`` is the bottom layer: ``state``, ``jobs`` and ``scheduler``
+all import it, and it imports none of them.
 
 Callers branch on the class, never on httpx or pydantic exceptions:
 
@@ -12,11 +17,21 @@ Callers branch on the class, never on httpx or pydantic exceptions:
 
 from __future__ import annotations
 
+from typing import ClassVar
 
-class QlikError(Exception):
+
+class ReloadChainError(Exception):
+    """Base of every error the program raises; ``exit_code`` is what ``main()`` returns for it.
+
+    1: work failed and the next sweep retries it; 2: bad settings or authentication, nothing
+    changed; 3: another sweep holds the lock or the lease.
+    """
+
+    exit_code: ClassVar[int] = 1
+
+
+class QlikError(ReloadChainError):
     """Base of every error raised by the tenant client."""
-
-    exit_code = 1
 
 
 class RetryableError(QlikError):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from qlik.errors import ReloadChainError
 from qlik.times import parse_time
 
 EventType = Literal["com.qlik.v1.app.reload.finished", "com.qlik.v1.reload.finished"]
@@ -30,8 +31,11 @@ _OUTCOMES: dict[str, Outcome] = {
 }
 
 
-class InvalidEventError(ValueError):
-    """The event lacks a field the program needs or has a value it cannot read."""
+class InvalidEventError(ReloadChainError, ValueError):
+    """The event lacks a field the program needs or has a value it cannot read.
+
+    Counted as invalid by the sweep, never fatal: it reaches ``main()`` only through a bug.
+    """
 
 
 @dataclass(frozen=True, slots=True)  # slots: a 90-day catch-up holds 100,000 of them

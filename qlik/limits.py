@@ -25,6 +25,7 @@ from types import MappingProxyType
 
 from loguru import logger
 
+from qlik.clock import SYSTEM_CLOCK
 from qlik.errors import SlotUnavailableError
 from qlik.tiers import START_TIER
 
@@ -124,7 +125,7 @@ class RateLimiter:
     def __init__(
         self,
         limits: RateLimits | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = SYSTEM_CLOCK.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.limits = limits or RateLimits()

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from loguru import logger
 
+from qlik.clock import SYSTEM_CLOCK
 from qlik.errors import RateLimitedError
 
 MAX_WAIT_S = 60.0
@@ -32,7 +33,7 @@ class TierGate:
 
     def __init__(
         self,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = SYSTEM_CLOCK.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._clock = clock

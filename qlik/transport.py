@@ -18,6 +18,7 @@ from loguru import logger
 from pydantic import BaseModel, ValidationError
 
 from qlik.budget import Budget
+from qlik.clock import SYSTEM_CLOCK, Clock
 from qlik.deadline import exchange
 from qlik.errors import (
     ApiError,
@@ -54,7 +55,8 @@ class Sender:
     """Sends requests for the tenant client; read retries back off with jitter.
 
     ``budget`` is asked before every call and does every wait (backoff, blocked tiers, the
-    limiter); ``timeout_s`` bounds each exchange as a whole. ``sleep`` replaces the budget's
+    limiter); ``timeout_s`` bounds each exchange as a whole; ``clock`` times the budget, the
+    blocked tiers and the limiter. ``sleep`` replaces the budget's
     real wait (tests record waits with it); the budget is still asked before and after.
     """
 
@@ -70,16 +72,17 @@ class Sender:
         limits: RateLimits | None = None,
         budget: Budget | None = None,
         timeout_s: float | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.http = http
         self.calls = CallCounter()
-        self.budget = budget or Budget()
+        self.budget = budget or Budget(clock.monotonic)
         self._retries = retries
         self._backoff_s = backoff_s
         self._timeout_s = timeout_s
         self._wait = self.budget.sleep if sleep is None else _asking(self.budget, sleep)
-        self._gate = gate or TierGate(sleep=self._wait)
-        self.limiter = limiter or RateLimiter(limits, sleep=self._wait)
+        self._gate = gate or TierGate(clock=clock.monotonic, sleep=self._wait)
+        self.limiter = limiter or RateLimiter(limits, clock=clock.monotonic, sleep=self._wait)
 
     def send(
         self,

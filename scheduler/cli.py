@@ -13,15 +13,14 @@ from typing import Any
 
 from loguru import logger
 
-from qlik.errors import QlikError
+from qlik.clock import SYSTEM_CLOCK, Clock
+from qlik.errors import ReloadChainError
 from scheduler import commands
 from scheduler.config import load
-from scheduler.lock import LockHeldError
 from scheduler.logs import configure_logging
 from scheduler.output import ScrubbedStdio
+from scheduler.runtime import Runtime
 from scheduler.scrub import Scrubber
-from scheduler.settings import SettingsError
-from state.database import StateError
 
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR")
 # Flags that override a setting of the same name (SPEC section 6 precedence).
@@ -143,11 +142,12 @@ def _add_new_database(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, clock: Clock = SYSTEM_CLOCK) -> int:
     """Entry point of the console script and ``python -m scheduler``; returns the exit code.
 
     All it and the libraries write to stdout, stderr and the log file is scrubbed: of bearer
-    tokens from the start, of the configured secrets once the settings are read.
+    tokens from the start, of the configured secrets once the settings are read. ``clock`` is
+    the program's one clock (tests pass their own).
     """
     with ScrubbedStdio(Scrubber()) as stdio:
         args = build_parser().parse_args(argv)
@@ -162,22 +162,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(args.log_level, json_lines=bool(args.log_json))
         code = 0
         try:
-            loaded = load(args.config, _setting_flags(args))
-            settings = loaded.settings
-            scrubber = Scrubber.for_settings(settings)
+            runtime = Runtime.from_loaded(load(args.config, _setting_flags(args)), clock)
+            scrubber = Scrubber.for_settings(runtime.settings)
             stdio.use(scrubber)
             configure_logging(
-                args.log_level, settings.log_file, json_lines=settings.log_json, scrubber=scrubber
+                args.log_level,
+                runtime.settings.log_file,
+                json_lines=runtime.settings.log_json,
+                scrubber=scrubber,
             )
-            args.chain = loaded.chain  # the commands that sweep take their chains from here
-            code = int(args.handler(args, settings))
+            with runtime:
+                code = int(args.handler(args, runtime))
             # Buffered output is otherwise written at exit, outside this try: a closed pipe
             # shows here.
             sys.stdout.flush()
             return code
-        except (SettingsError, LockHeldError, StateError, QlikError) as error:
+        except ReloadChainError as error:
             logger.error("{}", error)
-            return int(error.exit_code)
+            return error.exit_code
         except BrokenPipeError:
             # The reader went away (`reload-chain status | head`): not an error of ours, and the
             # command's own exit code (a sweep's 1 or 2) still stands.

@@ -11,17 +11,15 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from jobs.edges import edges_from_tags
 from jobs.report import SweepReport
-from jobs.sweep import SweepContext, run_sweep
-from qlik.client import connect
-from scheduler.clock import utc_now
+from jobs.sweep import run_sweep
 from scheduler.output import table
-from scheduler.settings import Settings
+from scheduler.runtime import Runtime
+from scheduler.settings import DEFAULT_TAG_PREFIX, Settings
 from simulator.scenario import AppSpec, builtin_scenario
 from simulator.server import SimulatorServer
 from simulator.tenant import SimTenant
-from state.database import open_database
-from state.store import Store
 
 SWEEP_EVERY_S = 2.0
 TIMEOUT_S = 50.0
@@ -33,9 +31,15 @@ YOUR_TENANT = (
 
 
 def run_demo(
-    out: TextIO, sweep_every_s: float = SWEEP_EVERY_S, timeout_s: float = TIMEOUT_S
+    runtime: Runtime,
+    out: TextIO,
+    sweep_every_s: float = SWEEP_EVERY_S,
+    timeout_s: float = TIMEOUT_S,
 ) -> int:
-    """Run the demo, writing to ``out``; 0 when the chain unfolded, 1 on timeout."""
+    """Run the demo, writing to ``out``; 0 when the chain unfolded, 1 on timeout.
+
+    It sweeps the simulated tenant with a runtime of its own settings and ``runtime``'s clock.
+    """
     scenario = builtin_scenario("finance")
     with SimulatorServer(scenario) as sim, tempfile.TemporaryDirectory() as folder:
         settings = Settings(
@@ -47,7 +51,8 @@ def run_demo(
             + "\n\nThe nightly schedule starts Finance extract; sweeping every "
             f"{sweep_every_s:g} s.\n\n"
         )
-        reports = _sweep_until_settled(sim.tenant, settings, sweep_every_s, timeout_s, out)
+        with runtime.derived(settings) as demo:
+            reports = _sweep_until_settled(sim.tenant, demo, sweep_every_s, timeout_s, out)
         out.write("\n" + final_state(sim.tenant) + "\n\n")
         started = sum(sim.tenant.reload_log().values())
         calls = sum(sum(report.api_calls.values()) for report in reports)
@@ -58,21 +63,16 @@ def run_demo(
 
 
 def _sweep_until_settled(
-    tenant: SimTenant, settings: Settings, every_s: float, timeout_s: float, out: TextIO
+    tenant: SimTenant, runtime: Runtime, every_s: float, timeout_s: float, out: TextIO
 ) -> list[SweepReport]:
-    db = open_database(settings.database)
-    client = connect(*settings.require_tenant(), max_concurrency=settings.max_concurrency)
+    ctx = runtime.sweep_context(runtime.database())
+    clock = runtime.clock
     reports: list[SweepReport] = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        ctx = SweepContext(client, Store(db), settings)
-        while time.monotonic() < deadline and not _settled(tenant, reports):
-            time.sleep(every_s)
-            reports.append(run_sweep(ctx, utc_now()))
-            out.write(describe_sweep(len(reports), reports[-1], tenant) + "\n")
-    finally:
-        client.close()
-        db.close()
+    deadline = clock.monotonic() + timeout_s
+    while clock.monotonic() < deadline and not _settled(tenant, reports):
+        time.sleep(every_s)
+        reports.append(run_sweep(ctx, clock.now()))
+        out.write(describe_sweep(len(reports), reports[-1], tenant) + "\n")
     return reports
 
 
@@ -123,13 +123,8 @@ def _branch(tenant: SimTenant, app: AppSpec, indent: str, label: str) -> list[st
 
 
 def _edges(app: AppSpec) -> list[tuple[str, str]]:
-    edges = []
-    for tag in app.tags:
-        if tag.startswith("next-onfail-"):
-            edges.append(("failure", tag.removeprefix("next-onfail-")))
-        elif tag.startswith("next-"):
-            edges.append(("success", tag.removeprefix("next-")))
-    return edges
+    edges, _bad = edges_from_tags(app.id, app.tags, DEFAULT_TAG_PREFIX)
+    return [(edge.on, edge.target) for edge in edges]
 
 
 def final_state(tenant: SimTenant) -> str:

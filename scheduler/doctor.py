@@ -5,21 +5,19 @@ Every failed check says what to do about it.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from sqlite_utils import Database
-
 from jobs.chainfile import ChainFile
 from jobs.graph import ChainGraph, build_graph
-from qlik.client import QlikClient, connect
+from qlik.client import QlikClient
 from qlik.errors import ApiError, AuthenticationError, QlikError
+from scheduler.runtime import Runtime
 from scheduler.settings import Settings, SettingsError
-from state.database import StateError, check_integrity, refuse_emptied, state_errors
+from state.database import StateError, check_file
 
 # An app id no tenant has: enough to learn how reloads can be listed, without side effects.
 PROBE_APP = "00000000-0000-0000-0000-000000000000"
@@ -35,9 +33,9 @@ class Check:
     fix: str = ""
 
 
-def run_doctor(settings: Settings, chain: ChainFile, now: datetime, out: TextIO) -> int:
+def run_doctor(runtime: Runtime, out: TextIO) -> int:
     """Run every check, print one line each, and return 0 only when all is well."""
-    checks = diagnose(settings, chain, now)
+    checks = diagnose(runtime, runtime.clock.now())
     for check in checks:
         mark = "ok  " if check.ok else "FAIL"
         out.write(f"{mark} {check.name}: {check.detail}\n")
@@ -53,13 +51,7 @@ def _database(path: Path) -> Check:
     if not path.exists():
         return Check("database", True, f"{path} does not exist yet; the first sweep creates it")
     try:
-        refuse_emptied(path)
-        with state_errors(str(path)):
-            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            check_integrity(Database(db), str(path))
-        finally:
-            db.close()
+        check_file(path)
     except StateError as error:
         return Check(
             "database", False, str(error), "restore it from a backup (reload-chain backup)"
@@ -67,24 +59,22 @@ def _database(path: Path) -> Check:
     return Check("database", True, f"{path} passed PRAGMA quick_check")
 
 
-def diagnose(settings: Settings, chain: ChainFile, now: datetime) -> list[Check]:
+def diagnose(runtime: Runtime, now: datetime) -> list[Check]:
     """The checks, in order; the tenant is only asked once the settings are complete."""
+    settings = runtime.settings
     try:
-        tenant_url, credentials = settings.require_tenant()
+        tenant_url, _ = settings.require_tenant()
     except SettingsError as error:
         return [Check("settings", False, str(error), "set it and run doctor again")]
     checks = [
         Check("settings", True, f"tenant {tenant_url}, database {settings.database}"),
         _database(settings.database),
     ]
-    client = connect(tenant_url, credentials, timeout_s=settings.http_timeout_seconds)
-    try:
-        identity = _identity(client)
-        checks.append(identity)
-        if identity.ok:
-            checks += [_check(step, client, settings, chain, now) for step in STEPS]
-    finally:
-        client.close()
+    client = runtime.client()
+    identity = _identity(client)
+    checks.append(identity)
+    if identity.ok:
+        checks += [_check(step, client, settings, runtime.chain, now) for step in STEPS]
     return checks
 
 

@@ -12,10 +12,11 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from qlik.errors import ReloadChainError
 from scheduler.settings import SettingsError
 
 
-class LockHeldError(Exception):
+class LockHeldError(ReloadChainError):
     """Another reload-chain process is sweeping this database right now."""
 
     exit_code = 3

@@ -6,7 +6,6 @@ a true measure of how much of the window is done.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import TextIO
@@ -23,14 +22,15 @@ from rich.progress import (
 )
 
 from jobs.progress import ReadProgress
+from qlik.clock import SYSTEM_CLOCK
 from qlik.times import format_time
 
 Clock = Callable[[], float]
 
 
-def progress_for(stream: TextIO) -> ReadProgress:
+def progress_for(stream: TextIO, clock: Clock = SYSTEM_CLOCK.monotonic) -> ReadProgress:
     """A progress bar on ``stream`` when it is a terminal, else periodic log lines."""
-    return BarProgress(stream) if stream.isatty() else LogProgress()
+    return BarProgress(stream, clock) if stream.isatty() else LogProgress(clock=clock)
 
 
 Window = tuple[datetime, datetime]
@@ -60,7 +60,10 @@ class LogProgress:
     """
 
     def __init__(
-        self, every_pages: int = 100, every_seconds: float = 5.0, clock: Clock = time.monotonic
+        self,
+        every_pages: int = 100,
+        every_seconds: float = 5.0,
+        clock: Clock = SYSTEM_CLOCK.monotonic,
     ) -> None:
         self.every_pages, self.every_seconds, self.clock = every_pages, every_seconds, clock
         self.window: Window | None = None
@@ -103,7 +106,7 @@ class LogProgress:
 class BarProgress:
     """A transient rich progress bar: % of the window, pages, events, events/s, elapsed."""
 
-    def __init__(self, stream: TextIO, clock: Clock = time.monotonic) -> None:
+    def __init__(self, stream: TextIO, clock: Clock = SYSTEM_CLOCK.monotonic) -> None:
         self.clock = clock
         self.bar = Progress(
             TextColumn("reading events"),

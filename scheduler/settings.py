@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from qlik.auth import ClientCredentials, Credentials
+from qlik.errors import ReloadChainError
 from qlik.events import APP_RELOAD_FINISHED, EventType
 
 CONFIG_FILE_NAME = "reload-chain.toml"
@@ -53,12 +54,13 @@ PATH_KEYS = ("database", "log_file")
 
 
 DAY_MINUTES = 24 * 60
+DEFAULT_TAG_PREFIX = "next-"  # Qlik's Automate reload runner's convention
 WEEK_MINUTES = 7 * DAY_MINUTES
 # Qlik keeps audit events 90 days: nothing older can be read, so no window reaches further back.
 AUDIT_RETENTION_MINUTES = 90 * DAY_MINUTES
 
 
-class SettingsError(Exception):
+class SettingsError(ReloadChainError):
     """A setting is missing or invalid; the message names the key and where it came from."""
 
     exit_code = 2
@@ -79,7 +81,7 @@ class Settings(BaseSettings):
     client_id: str | None = None
     client_secret: SecretStr | None = None
     database: Path = Field(default_factory=default_database)
-    tag_prefix: str = Field("next-", min_length=1)
+    tag_prefix: str = Field(DEFAULT_TAG_PREFIX, min_length=1)
     # Every number has a sane range: 10**18 minutes is refused with one line, not an
     # OverflowError deep inside a sweep.
     tolerance_minutes: int = Field(10, ge=0, le=WEEK_MINUTES)

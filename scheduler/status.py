@@ -5,7 +5,6 @@ Tables (rich) on a terminal; JSON otherwise, and whenever ``--json`` is given.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -14,12 +13,11 @@ from rich.text import Text
 
 from qlik.times import format_time
 from scheduler.output import print_json
-from state.history import History, read_history, skip_as_json
+from state.history import History, skip_as_json
 
 
-def show_status(database: Path, out: TextIO, *, as_json: bool) -> int:
+def show_status(history: History, out: TextIO, *, as_json: bool) -> int:
     """Print the cursor, the last sweeps, recent decisions and repeated skips; return 0."""
-    history = read_history(database)
     if as_json or not out.isatty():
         print_json(status_json(history), out)
     else:

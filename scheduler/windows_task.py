@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from scheduler.config import find_config_file
 from scheduler.settings import SettingsError
 
 NAMESPACE = "http://schemas.microsoft.com/windows/2004/02/mit/task"
@@ -31,14 +30,14 @@ DESCRIPTION = (
 )
 
 
-def write_task(args: argparse.Namespace, out: TextIO, *, now: datetime) -> int:
+def write_task(args: argparse.Namespace, out: TextIO, *, now: datetime, config: Path | None) -> int:
     """Write the task XML and print the ``schtasks`` line that registers it.
 
-    ``args`` carries ``every``, ``xml``, ``name`` and ``config``; ``now`` is the trigger's start.
+    ``args`` carries ``every``, ``xml`` and ``name``; ``now`` is the trigger's start;
+    ``config`` is the settings file the settings were read from, which the task reads too.
     """
     check_every(args.every)
     check_name(args.name)
-    config = find_config_file(args.config, os.environ)
     config = _absolute(config) if config is not None else None
     target = _absolute(args.xml if args.xml is not None else Path(DEFAULT_XML))
     root = task_xml(args.every, now, config, _absolute(Path.cwd()))

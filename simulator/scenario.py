@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from qlik.errors import ReloadChainError
+
 SpaceType = Literal["shared", "managed", "data"]
 
 
@@ -175,8 +177,10 @@ def stable_id(key: str, resource_type: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"reload-chain-sim/{key}"))
 
 
-class ScenarioError(ValueError):
+class ScenarioError(ReloadChainError, ValueError):
     """A scenario file is unreadable or invalid; the message names the file and field."""
+
+    exit_code = 2
 
 
 def load_scenario(path: Path) -> Scenario:

@@ -9,16 +9,15 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from qlik.errors import ReloadChainError
 from state.migrations import MIGRATIONS, Migration
 from state.watermark import watermark_path
 
 BUSY_TIMEOUT_MS = 10_000
 
 
-class StateError(Exception):
+class StateError(ReloadChainError):
     """The state database cannot be read or written."""
-
-    exit_code = 1
 
 
 class SchemaTooNewError(StateError):
@@ -186,7 +185,7 @@ def migrate(db: Database, migrations: tuple[Migration, ...], where: str) -> list
             continue
         with db.atomic():
             migration.apply(db)
-            # SQLite's clock: the Python wall clock is read only in scheduler/clock.py.
+            # SQLite's clock: the Python wall clock is read only in qlik/clock.py.
             db.execute(
                 "insert into migrations (name, applied_at)"
                 " values (?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
@@ -194,3 +193,28 @@ def migrate(db: Database, migrations: tuple[Migration, ...], where: str) -> list
             )
         done.append(migration.name)
     return done
+
+
+def open_existing(path: Path) -> Database | None:
+    """The migrated database, or None when there is no file yet (a fresh machine)."""
+    if path.exists():
+        return open_database(path)
+    # A path that can never hold a database is an error now, not "no sweep yet".
+    blocked = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        raise StateError(f"state database {path}: {blocked} is a file, not a folder")
+    return None
+
+
+def check_file(path: Path) -> None:
+    """Check the database file read-only (``PRAGMA quick_check``), migrating nothing.
+
+    For ``doctor``: a ``StateError`` says what is wrong with the file.
+    """
+    refuse_emptied(path)
+    with state_errors(str(path)):
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        check_integrity(Database(conn), str(path))
+    finally:
+        conn.close()

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from state.database import StateError, open_database, state_errors
+from state.database import open_existing, state_errors
 from state.store import Store
 
 MIN_TIMES = 3
@@ -108,39 +108,39 @@ def repeatedly_skipped(
     ]
 
 
-def read_history(
-    path: Path, *, sweeps: int = 10, decisions: int = 20, min_times: int = MIN_TIMES
+def read_history(path: Path, **limits: int) -> History:
+    """``history_of`` the database at ``path``, opened and closed here; never created."""
+    db = open_existing(path)
+    try:
+        return history_of(db, str(path), **limits)
+    finally:
+        if db is not None:
+            db.close()
+
+
+def history_of(
+    db: Database | None,
+    where: str,
+    *,
+    sweeps: int = 10,
+    decisions: int = 20,
+    min_times: int = MIN_TIMES,
 ) -> History:
-    """Everything ``status`` shows; a database file that does not exist is not created."""
-    history = History(str(path))
-    db = _open_existing(path)
+    """Everything ``status`` shows; ``db`` None: there is no database file yet."""
+    history = History(where)
     if db is None:
         return history
-    try:
-        store = Store(db, str(path))
-        history.exists = True
-        history.cursor = store.cursor()
-        history.sweeps = store.recent_sweeps(sweeps)
-        history.decisions = store.recent_decisions(decisions)
-        history.repeatedly_skipped = repeatedly_skipped(db, min_times=min_times, where=str(path))
-        history.late = late_events(db, str(path))
-        history.unsettled = sorted({row.app_id for row in store.unfinished_intents()})
-    finally:
-        db.close()
+    store = Store(db, where)
+    history.exists = True
+    history.cursor = store.cursor()
+    history.sweeps = store.recent_sweeps(sweeps)
+    history.decisions = store.recent_decisions(decisions)
+    history.repeatedly_skipped = repeatedly_skipped(db, min_times=min_times, where=where)
+    history.late = late_events(db, where)
+    history.unsettled = sorted({row.app_id for row in store.unfinished_intents()})
     return history
 
 
 def skip_as_json(skip: RepeatedSkip) -> dict[str, Any]:
     """The ``repeatedly_skipped`` entry of ``status --json``."""
     return asdict(skip)
-
-
-def _open_existing(path: Path) -> Database | None:
-    """The migrated database, or None when there is no file yet (a fresh machine)."""
-    if path.exists():
-        return open_database(path)
-    # A path that can never hold a database is an error now, not "no sweep yet".
-    blocked = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
-    if blocked is not None:
-        raise StateError(f"state database {path}: {blocked} is a file, not a folder")
-    return None

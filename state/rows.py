@@ -1,4 +1,4 @@
-"""The rows a sweep writes, as the program builds them."""
+"""The rows a sweep writes, as the program builds them, and their shapes as stored."""
 
 from __future__ import annotations
 
@@ -34,6 +34,19 @@ class LedgerRow:
         record["source_reloads"] = json.dumps(list(self.source_reloads))
         record["source_end"] = format_time(self.source_end) if self.source_end else None
         return record
+
+    def settled_records(self) -> list[dict[str, Any]]:
+        """The ``settled_edges`` rows of a row decided for good: one per source reload."""
+        return [
+            {
+                "source_reload_id": source_reload,
+                "target_app_id": self.app_id,
+                "sweep_id": self.sweep_id,
+                "decision": self.decision,
+                "reason": self.reason,
+            }
+            for source_reload in self.source_reloads
+        ]
 
     @classmethod
     def from_record(cls, row: dict[str, Any]) -> LedgerRow:
@@ -85,9 +98,3 @@ def decoded(row: dict[str, Any], columns: tuple[str, ...]) -> dict[str, Any]:
     return row | {
         column: json.loads(row[column]) for column in columns if isinstance(row.get(column), str)
     }
-
-
-def chunks(values: list[str], size: int = 500) -> Iterable[list[str]]:
-    """``values`` in lists of at most ``size`` (SQLite limits a statement's variables)."""
-    for start in range(0, len(values), size):
-        yield values[start : start + size]

@@ -1,9 +1,13 @@
-"""Shared fixtures: a clean environment for every test, and a fake tenant behind respx."""
+"""Shared fixtures: a clean environment for every test, log capture, a fake tenant behind respx."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import suppress
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import pytest
 import respx
@@ -12,10 +16,13 @@ from pydantic import SecretStr
 
 from jobs.sweep import SweepContext
 from qlik.client import QlikClient, connect
+from scheduler.logs import QUIET_LIBRARIES
 from scheduler.settings import CONFIG_ENV, ENVIRONMENT, Settings
-from state.database import open_database
-from state.store import Store
 from tests.fake_tenant import TENANT, FakeTenant
+from tests.sweeping import NO_SLEEP, sweep_context
+
+if TYPE_CHECKING:
+    from loguru import Message, Record
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -30,13 +37,58 @@ def clean_environment(
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 
+LogCapture = Callable[..., list[str]]
+
+
 @pytest.fixture
-def logged() -> Iterator[list[str]]:
+def log_capture() -> Iterator[LogCapture]:
+    """Collect what loguru writes from the call on: ``log_capture(format, level, filter)``.
+
+    Returns the list its sink fills: each line as ``format`` renders it (newline included, and
+    the traceback if any) or, with ``format=None``, each record's bare message. Every sink is
+    removed after the test, unless logging setup removed it already.
+    """
+    sinks: list[int] = []
+
+    def capture(
+        format: str | None = "{level} {message}",
+        level: int | str = 0,
+        filter: str | Callable[[Record], bool] | None = None,
+    ) -> list[str]:
+        lines: list[str] = []
+
+        def keep(message: Message) -> None:
+            lines.append(message.record["message"] if format is None else str(message))
+
+        sinks.append(logger.add(keep, level=level, format=format or "{message}", filter=filter))
+        return lines
+
+    yield capture
+    for sink in sinks:
+        with suppress(ValueError):
+            logger.remove(sink)
+
+
+@pytest.fixture
+def logged(log_capture: LogCapture) -> list[str]:
     """Everything loguru writes while the test runs, at every level, as ``LEVEL message\\n``."""
-    lines: list[str] = []
-    sink = logger.add(lambda m: lines.append(str(m)), level=0, format="{level} {message}")
-    yield lines
-    logger.remove(sink)
+    return log_capture()
+
+
+@pytest.fixture
+def fresh_logging() -> Iterator[None]:
+    """Logging setup (``main()``, ``configure_logging``) replaces loguru's sinks and the stdlib
+    root logger's handlers and levels: put them all back afterwards, for the other tests."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    libraries = {name: logging.getLogger(name).level for name in QUIET_LIBRARIES}
+    yield
+    logger.remove()
+    logger.add(sys.stderr)
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, library_level in libraries.items():
+        logging.getLogger(name).setLevel(library_level)
 
 
 @pytest.fixture
@@ -73,8 +125,5 @@ def client(router: respx.MockRouter, sleeps: list[float]) -> Iterator[QlikClient
 def ctx(tenant: FakeTenant) -> Iterator[SweepContext]:
     """A sweep's context on the fake tenant and an in-memory database, with no real sleeping."""
     settings = Settings(tenant_url=TENANT, api_key="key", database=":memory:")
-    db = open_database(":memory:")
-    client = connect(TENANT, SecretStr("key"), sender_options={"sleep": lambda _s: None})
-    yield SweepContext(client, Store(db), settings)
-    client.close()
-    db.close()
+    with sweep_context(settings, sender_options=NO_SLEEP) as context:
+        yield context

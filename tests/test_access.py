@@ -7,17 +7,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from loguru import logger
-from pydantic import SecretStr
 
 from jobs.access import RELOAD_ROLES
-from jobs.sweep import SweepContext, run_sweep
-from qlik.client import connect
+from jobs.sweep import run_sweep
 from scheduler.settings import Settings
 from simulator.scenario import AppSpec, ReloadSpec, Scenario, SpaceSpec, UserSpec
 from simulator.server import SimulatorServer
-from state.database import open_database
-from state.store import Store
+from tests.conftest import LogCapture
+from tests.sweeping import sweep_context
 
 
 def scenario() -> Scenario:
@@ -49,14 +46,9 @@ def sim() -> Iterator[SimulatorServer]:
 
 def sweep(sim: SimulatorServer, tmp_path: Path, auto_resolve: bool):  # type: ignore[no-untyped-def]
     settings = Settings(tenant_url=sim.url, api_key="robot-key", auto_resolve_access=auto_resolve)
-    db = open_database(tmp_path / "state.db")
-    client = connect(sim.url, SecretStr("robot-key"))
-    try:
-        report = run_sweep(SweepContext(client, Store(db), settings), datetime.now(UTC))
-        decisions = list(Store(db).recent_decisions())
-    finally:
-        client.close()
-        db.close()
+    with sweep_context(settings, tmp_path / "state.db") as ctx:
+        report = run_sweep(ctx, datetime.now(UTC))
+        decisions = list(ctx.store.recent_decisions())
     return report, decisions
 
 
@@ -66,14 +58,10 @@ def by_app(sim: SimulatorServer, report) -> dict[str, tuple[str, str, str]]:  # 
 
 
 def test_access_is_granted_with_the_least_role_then_the_start_is_retried(
-    sim: SimulatorServer, tmp_path: Path
+    sim: SimulatorServer, tmp_path: Path, log_capture: LogCapture
 ) -> None:
-    seen: list[str] = []
-    sink = logger.add(seen.append, level="WARNING", format="{message}")
-    try:
-        report, decisions = sweep(sim, tmp_path, auto_resolve=True)
-    finally:
-        logger.remove(sink)
+    seen = log_capture(format="{message}", level="WARNING")
+    report, decisions = sweep(sim, tmp_path, auto_resolve=True)
 
     outcomes = by_app(sim, report)
     assert outcomes["shared_app"][:2] == ("triggered", "triggered")

@@ -15,6 +15,7 @@ from simulator.app import Reply, SimulatorApp
 from simulator.scenario import FaultRule, Scenario
 from simulator.shapes import ASSIGNABLE_ROLES, tag_id
 from simulator.tenant import SimTenant
+from tests.sim_users import admin_and_bob
 
 BASE = "http://sim.test:8080"
 START = datetime(2026, 11, 22, 10, 0, 0, 654321, tzinfo=UTC)
@@ -56,16 +57,7 @@ def scenario(**extra: Any) -> Scenario:
     ]
     data: dict[str, Any] = {
         "token_ttl_seconds": 300,
-        "users": [
-            {
-                "id": "admin",
-                "name": "Admin",
-                "api_key": "key-admin",
-                "client_id": "cid",
-                "client_secret": "csecret",
-            },
-            {"id": "bob", "name": "Bob", "api_key": "key-bob", "tenant_admin": False},
-        ],
+        "users": admin_and_bob(),
         "spaces": [
             {"id": "sh", "name": "Shared", "type": "shared", "members": {"admin": ["producer"]}},
             {"id": "mg", "name": "Managed", "type": "managed"},

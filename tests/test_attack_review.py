@@ -33,6 +33,7 @@ from scheduler.scrub import Scrubber
 from state.database import StateError, open_database
 from state.lease import LeaseLostError
 from state.store import LedgerRow
+from tests.clocks import ManualClock
 from tests.fake_tenant import TENANT, FakeTenant
 from tests.sweepers import Contexts, fail_active, failing_chain, killed_intent, sweepers
 
@@ -572,9 +573,7 @@ def test_secrets_scrubbed_from_the_ledger_stderr_and_json_outputs(
         "RELOAD_CHAIN_TOLERANCE_MINUTES": "0",
     }.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr("scheduler.commands.utc_now", lambda: tenant.now)
-
-    swept = main(["sweep", "--json"])
+    swept = main(["sweep", "--json"], clock=ManualClock(tenant.now))
     status = main(["status", "--json"])
 
     out, err = capsys.readouterr()

@@ -22,6 +22,7 @@ from qlik.client import QlikClient, connect
 from qlik.errors import AuthenticationError, TransientError
 from qlik.times import format_time
 from scheduler.settings import Settings, SettingsError
+from tests.clocks import ManualClock
 from tests.fake_tenant import TENANT
 
 CLIENT_ID = "reload-chain-m2m"
@@ -68,17 +69,7 @@ def client(router: respx.MockRouter, sleeps: list[float]) -> Iterator[QlikClient
     qlik.close()
 
 
-class Clock:
-    """A settable clock for the token cache."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def clocked_client(clock: Clock) -> tuple[httpx.Client, OAuthClientCredentials]:
+def clocked_client(clock: ManualClock) -> tuple[httpx.Client, OAuthClientCredentials]:
     auth = OAuthClientCredentials(TENANT, CREDENTIALS, clock=clock)
     return httpx.Client(base_url=TENANT, auth=auth), auth
 
@@ -127,7 +118,7 @@ def test_api_key_needs_no_token(router: respx.MockRouter) -> None:
 
 
 def test_token_is_renewed_60_seconds_before_expires_at(router: respx.MockRouter) -> None:
-    clock = Clock(T0)
+    clock = ManualClock(T0)
     token = router.post("/oauth/token").mock(
         side_effect=[
             token_answer(TOKENS[0], T0 + timedelta(minutes=10)),
@@ -137,10 +128,10 @@ def test_token_is_renewed_60_seconds_before_expires_at(router: respx.MockRouter)
     space = router.get(SPACE_PATH).respond(200, json=SPACE)
     http, auth = clocked_client(clock)
     for minutes in (0, 8, 8.99):
-        clock.now = T0 + timedelta(minutes=minutes)
+        clock.wall = T0 + timedelta(minutes=minutes)
         http.get(SPACE_PATH)
     assert token.call_count == 1
-    clock.now = T0 + timedelta(minutes=9, seconds=1)
+    clock.wall = T0 + timedelta(minutes=9, seconds=1)
     http.get(SPACE_PATH)
     assert token.call_count == 2
     assert bearer(space) == f"Bearer {TOKENS[1]}"
@@ -148,7 +139,7 @@ def test_token_is_renewed_60_seconds_before_expires_at(router: respx.MockRouter)
 
 
 def test_expires_in_is_used_when_expires_at_is_absent(router: respx.MockRouter) -> None:
-    clock = Clock(T0)
+    clock = ManualClock(T0)
     token = router.post("/oauth/token").mock(
         side_effect=[
             token_answer(TOKENS[0], None, expires_in=120),
@@ -158,16 +149,16 @@ def test_expires_in_is_used_when_expires_at_is_absent(router: respx.MockRouter) 
     router.get(SPACE_PATH).respond(200, json=SPACE)
     http, _ = clocked_client(clock)
     http.get(SPACE_PATH)
-    clock.now = T0 + timedelta(seconds=59)
+    clock.wall = T0 + timedelta(seconds=59)
     http.get(SPACE_PATH)
     assert token.call_count == 1
-    clock.now = T0 + timedelta(seconds=61)
+    clock.wall = T0 + timedelta(seconds=61)
     http.get(SPACE_PATH)
     assert token.call_count == 2
 
 
 def test_short_lived_token_is_renewed_half_way(router: respx.MockRouter) -> None:
-    clock = Clock(T0)
+    clock = ManualClock(T0)
     token = router.post("/oauth/token").mock(
         side_effect=[
             token_answer(TOKENS[0], T0 + timedelta(seconds=2)),
@@ -177,16 +168,16 @@ def test_short_lived_token_is_renewed_half_way(router: respx.MockRouter) -> None
     router.get(SPACE_PATH).respond(200, json=SPACE)
     http, _ = clocked_client(clock)
     http.get(SPACE_PATH)
-    clock.now = T0 + timedelta(seconds=0.9)
+    clock.wall = T0 + timedelta(seconds=0.9)
     http.get(SPACE_PATH)
     assert token.call_count == 1
-    clock.now = T0 + timedelta(seconds=1.1)
+    clock.wall = T0 + timedelta(seconds=1.1)
     http.get(SPACE_PATH)
     assert token.call_count == 2
 
 
 def test_expires_at_already_past_falls_back_to_expires_in(router: respx.MockRouter) -> None:
-    clock = Clock(T0)
+    clock = ManualClock(T0)
     past = T0 - timedelta(hours=1)
     token = router.post("/oauth/token").mock(
         return_value=token_answer(TOKENS[0], past, expires_in=300)
@@ -194,10 +185,10 @@ def test_expires_at_already_past_falls_back_to_expires_in(router: respx.MockRout
     router.get(SPACE_PATH).respond(200, json=SPACE)
     http, _ = clocked_client(clock)
     http.get(SPACE_PATH)
-    clock.now = T0 + timedelta(minutes=3)
+    clock.wall = T0 + timedelta(minutes=3)
     http.get(SPACE_PATH)
     assert token.call_count == 1
-    clock.now = T0 + timedelta(minutes=4, seconds=1)
+    clock.wall = T0 + timedelta(minutes=4, seconds=1)
     http.get(SPACE_PATH)
     assert token.call_count == 2
 

@@ -29,8 +29,8 @@ from pydantic import SecretStr
 import state.database
 from jobs.sweep import SweepContext, run_sweep
 from qlik.client import connect
+from qlik.clock import SYSTEM_CLOCK
 from scheduler.cli import main
-from scheduler.clock import utc_now
 from scheduler.settings import Settings
 from state.database import StateError, open_database
 from state.store import Store
@@ -60,7 +60,7 @@ def live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live]:
     monkeypatch.setenv("QLIK_TENANT_URL", TENANT)
     monkeypatch.setenv("QLIK_API_KEY", API_KEY)
     monkeypatch.setenv("RELOAD_CHAIN_DB", str(db))
-    tenant = FakeTenant(now=utc_now())
+    tenant = FakeTenant(now=SYSTEM_CLOCK.now())
     target = tenant.add_app(2)
     source = tenant.add_app(1, tags=[f"next-{target}"])
     with respx.mock(base_url=TENANT, assert_all_called=False) as router:

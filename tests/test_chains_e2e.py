@@ -175,14 +175,10 @@ def test_a_tag_cycle_runs_once_per_external_start_against_the_simulator(tmp_path
     import time
     from datetime import UTC, datetime
 
-    from pydantic import SecretStr
-
-    from jobs.sweep import SweepContext, run_sweep
-    from qlik.client import connect
+    from jobs.sweep import run_sweep
     from scheduler.settings import Settings
     from simulator.scenario import AppSpec, ReloadSpec, Scenario, UserSpec
-    from state.database import open_database
-    from state.store import Store
+    from tests.sweeping import sweep_context
 
     scenario = Scenario(
         users=[UserSpec(id="admin", name="Admin", api_key="cycle-key")],
@@ -194,11 +190,8 @@ def test_a_tag_cycle_runs_once_per_external_start_against_the_simulator(tmp_path
     )
     with SimulatorServer(scenario) as sim:
         settings = Settings(tenant_url=sim.url, api_key="cycle-key", tolerance_minutes=0)
-        db = open_database(tmp_path / "state.db")
-        client = connect(sim.url, SecretStr("cycle-key"))
-        ctx = SweepContext(client, Store(db), settings)
         ids = {app.key: app.id for app in scenario.apps}
-        try:
+        with sweep_context(settings, tmp_path / "state.db") as ctx:
             first = run_sweep(ctx, datetime.now(UTC))
             assert [(o.app_id, o.reason) for o in first.outcomes] == [(ids["b"], "triggered")]
             deadline = time.monotonic() + 5
@@ -210,8 +203,5 @@ def test_a_tag_cycle_runs_once_per_external_start_against_the_simulator(tmp_path
             # Windows end at a millisecond: a reload that ended within this one shows next time.
             time.sleep(0.01)
             second = run_sweep(ctx, datetime.now(UTC))
-        finally:
-            client.close()
-            db.close()
     assert [(o.app_id, o.reason) for o in second.outcomes] == [(ids["a"], "cycle")]
     assert sim.tenant.reload_log() == {ids["b"]: 1}

@@ -34,9 +34,9 @@ def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def chain(tenant: FakeTenant) -> tuple[str, str]:
     """App 1 tagged next-<app 2>; app 1 finished five minutes before the real clock's now."""
-    from scheduler.clock import utc_now
+    from qlik.clock import SYSTEM_CLOCK
 
-    tenant.now = utc_now()
+    tenant.now = SYSTEM_CLOCK.now()
     b = tenant.add_app(2)
     a = tenant.add_app(1, tags=[f"next-{b}"])
     tenant.finish(a, at=tenant.now - timedelta(minutes=5))

@@ -1,13 +1,12 @@
-"""The commands build the client from the settings: its concurrency and rate limits."""
+"""The runtime builds the client from the settings: its concurrency and rate limits."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from qlik.limits import QLIK_LIMITS, RateLimits
-from scheduler.commands import sweep_context
+from scheduler.runtime import Runtime
 from scheduler.settings import Settings
-from state.database import open_database
 from tests.fake_tenant import TENANT
 
 
@@ -16,21 +15,21 @@ def settings_for(tmp_path: Path, **values: object) -> Settings:
 
 
 def test_the_client_makes_max_concurrency_calls_at_once(tmp_path: Path) -> None:
-    settings = settings_for(tmp_path, max_concurrency=3)
-    with sweep_context(settings, open_database(settings.database)) as ctx:
+    with Runtime(settings_for(tmp_path, max_concurrency=3)) as runtime:
+        ctx = runtime.sweep_context(runtime.database())
         assert ctx.client.max_concurrency == 3
 
 
 def test_the_default_is_four_calls_at_once_under_qlik_limits(tmp_path: Path) -> None:
-    settings = settings_for(tmp_path)
-    with sweep_context(settings, open_database(settings.database)) as ctx:
+    with Runtime(settings_for(tmp_path)) as runtime:
+        ctx = runtime.sweep_context(runtime.database())
         assert ctx.client.max_concurrency == 4
         assert ctx.client.rate_limits == RateLimits()
         assert dict(ctx.client.rate_limits.calls) == dict(QLIK_LIMITS)
 
 
 def test_the_benchmark_can_scale_the_limits(tmp_path: Path) -> None:
-    settings = settings_for(tmp_path)
     scaled = RateLimits(period_s=1.0)
-    with sweep_context(settings, open_database(settings.database), rate_limits=scaled) as ctx:
+    with Runtime(settings_for(tmp_path), rate_limits=scaled) as runtime:
+        ctx = runtime.sweep_context(runtime.database())
         assert ctx.client.rate_limits.period_s == 1.0

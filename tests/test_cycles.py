@@ -8,20 +8,17 @@ exactly as the tenant would report it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
 from jobs.chainfile import ChainFile
 from jobs.edges import Edge
-from jobs.report import SweepReport
 from jobs.sweep import SweepContext, run_sweep
-from qlik.client import connect
-from qlik.times import format_time
 from scheduler.settings import Settings
-from state.database import open_database
-from state.store import Store
 from tests.fake_tenant import TENANT, FakeTenant, app_id
+from tests.sweeping import NO_SLEEP, finish_started, outcomes, sweep_context
 
 Wiring = Callable[[FakeTenant, dict[int, list[int]]], ChainFile]
 
@@ -29,12 +26,8 @@ Wiring = Callable[[FakeTenant, dict[int, list[int]]], ChainFile]
 @pytest.fixture
 def sweeper(tenant: FakeTenant) -> Iterator[Callable[[ChainFile], SweepContext]]:
     settings = Settings(tenant_url=TENANT, api_key="key", database=":memory:", tolerance_minutes=0)
-    assert settings.api_key is not None
-    db = open_database(":memory:")
-    client = connect(TENANT, settings.api_key, sender_options={"sleep": lambda _s: None})
-    yield lambda chain: SweepContext(client, Store(db), settings, chain)
-    client.close()
-    db.close()
+    with sweep_context(settings, sender_options=NO_SLEEP) as ctx:
+        yield lambda chain: replace(ctx, chain=chain)
 
 
 def by_tags(tenant: FakeTenant, successors: dict[int, list[int]]) -> ChainFile:
@@ -58,20 +51,6 @@ def by_chain_file(tenant: FakeTenant, successors: dict[int, list[int]]) -> Chain
 
 WIRINGS = [pytest.param(by_tags, id="tags"), pytest.param(by_chain_file, id="chain-file")]
 A, B, C, D = (app_id(n) for n in (1, 2, 3, 4))
-
-
-def outcomes(report: SweepReport) -> dict[str, tuple[str, str]]:
-    return {o.app_id: (o.decision, o.reason) for o in report.outcomes}
-
-
-def finish_started(tenant: FakeTenant, app: str, ended: datetime | None = None) -> str:
-    """The reload this program started for ``app`` succeeds at ``ended``; its event is emitted."""
-    row = next(r for r in reversed(tenant.reloads) if r["appId"] == app)
-    assert row["status"] == "QUEUED", "no reload of this app was started"
-    end = ended or tenant.now - timedelta(minutes=1)
-    row |= {"status": "SUCCEEDED", "startTime": row["creationTime"], "endTime": format_time(end)}
-    tenant.events.append(tenant.event(app, row["id"], "ok", end))
-    return str(row["id"])
 
 
 @pytest.mark.parametrize("wiring", WIRINGS)

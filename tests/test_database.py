@@ -73,7 +73,7 @@ def test_migrate_returns_the_names_it_applied_and_nothing_the_second_time() -> N
 
 
 def test_migration_time_is_stamped_by_sqlite_in_utc() -> None:
-    """The Python wall clock is read only in scheduler/clock.py; SQLite stamps migrations."""
+    """The Python wall clock is read only in qlik/clock.py; SQLite stamps migrations."""
     db = open_database(":memory:")
     rows = list(db.table("migrations").rows)
     assert len(rows) == len(MIGRATIONS)

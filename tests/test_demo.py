@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 
 from scheduler.demo import YOUR_TENANT, run_demo
+from scheduler.runtime import Runtime
+from scheduler.settings import Settings
 
 
 def test_demo_unfolds_the_finance_chain_and_says_how_to_use_your_tenant() -> None:
     out = io.StringIO()
 
-    assert run_demo(out, sweep_every_s=0.5, timeout_s=30) == 0
+    assert run_demo(Runtime(Settings()), out, sweep_every_s=0.5, timeout_s=30) == 0
 
     text = out.getvalue()
     assert "└─ on failure: Data quality alerts" in text

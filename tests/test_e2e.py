@@ -10,32 +10,28 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from simulator.scenario import (
-    AppSpec,
-    FaultRule,
-    FaultSpec,
-    ReloadSpec,
-    Scenario,
-    SpaceSpec,
-)
+from simulator.scenario import AppSpec, FaultRule, FaultSpec, ReloadSpec, Scenario
 from simulator.server import SimulatorServer
 from tests.contract import SWEEP_JSON_KEYS
 from tests.fake_tenant import age_intents
+from tests.program import (
+    CONSOLE_SCRIPT,
+    PYTHON_MODULE,
+    SUBPROCESS_TIMEOUT_S,
+    app,
+    dev_space,
+    environment,
+    run_program,
+)
 
-BIN = Path(sys.executable).parent
-CONSOLE_SCRIPT = [str(BIN / "reload-chain")]
-PYTHON_MODULE = [sys.executable, "-m", "scheduler"]
-SUBPROCESS_TIMEOUT_S = 60
 STATE_TABLES = ("cursor", "handled_events", "invalid_events", "settled_edges", "ledger", "sweeps")
 REPORT_KEYS = set(SWEEP_JSON_KEYS)
 FINISHED = ("SUCCEEDED", "FAILED")
@@ -47,19 +43,13 @@ Result = tuple[int, dict[str, Any] | None, str]
 # --- scenario building -----------------------------------------------------------------------
 
 
-def app(key: str, **fields: Any) -> AppSpec:
-    """An app (or script) in the shared space with fast reloads unless told otherwise."""
-    values: dict[str, Any] = {"space": "dev", "queue_seconds": 0.05, "duration_seconds": 0.2}
-    return AppSpec(key=key, **(values | fields))
-
-
 def scenario(
     apps: list[AppSpec], reloads: list[ReloadSpec], faults: FaultSpec | None = None
 ) -> Scenario:
     """A tenant with one shared space where the API key's user is a producer."""
     return Scenario(
         name="e2e",
-        spaces=[SpaceSpec(id="dev", name="Dev", type="shared", members={"admin": ["producer"]})],
+        spaces=[dev_space()],
         apps=apps,
         reloads=reloads,
         faults=faults or FaultSpec(),
@@ -79,14 +69,6 @@ def ids(sim: SimulatorServer) -> dict[str, str]:
 # --- running the program ---------------------------------------------------------------------
 
 
-def environment(sim: SimulatorServer, db: Path, api_key: str | None = None) -> dict[str, str]:
-    return os.environ | {
-        "QLIK_TENANT_URL": sim.url,
-        "QLIK_API_KEY": api_key if api_key is not None else sim.tenant.scenario.api_key,
-        "RELOAD_CHAIN_DB": str(db),
-    }
-
-
 def parse_report(stdout: str) -> dict[str, Any] | None:
     try:
         report = json.loads(stdout)
@@ -103,14 +85,8 @@ def sweep(
     program: list[str] = CONSOLE_SCRIPT,
 ) -> Result:
     """Run ``<program> sweep --json [args]``: exit code, parsed report (or None), stderr."""
-    done = subprocess.run(
-        [*program, "sweep", "--json", *args],
-        env=environment(sim, db, api_key),
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT_S,
-        check=False,
-    )
+    key = api_key if api_key is not None else sim.tenant.scenario.api_key
+    done = run_program(["sweep", "--json", *args], environment(sim, db, QLIK_API_KEY=key), program)
     return done.returncode, parse_report(done.stdout), done.stderr
 
 
@@ -484,14 +460,7 @@ def test_bad_api_key_exits_2_changes_nothing_and_never_shows_the_key(tmp_path: P
     wrong_key = "wrong-key-5d1c0e7a9b3f4e21"
     spec = scenario([app("source", next=["target"]), app("target")], [finished(1.0, "source")])
     with SimulatorServer(spec) as sim:
-        done = subprocess.run(
-            [*CONSOLE_SCRIPT, "sweep", "--json"],
-            env=environment(sim, db, api_key=wrong_key),
-            capture_output=True,
-            text=True,
-            timeout=SUBPROCESS_TIMEOUT_S,
-            check=False,
-        )
+        done = run_program(["sweep", "--json"], environment(sim, db, QLIK_API_KEY=wrong_key))
         assert done.returncode == 2, done.stderr
         assert done.stderr.strip(), "no message says what went wrong"
         assert wrong_key not in done.stdout
@@ -538,7 +507,7 @@ def test_two_concurrent_sweeps_one_exits_3_and_the_successor_starts_once(
     )
     with SimulatorServer(spec) as sim:
         app_id = ids(sim)
-        env = environment(sim, db)
+        env = environment(sim, db, QLIK_API_KEY=sim.tenant.scenario.api_key)
         command = [*CONSOLE_SCRIPT, "sweep", "--json"]
         processes = [
             subprocess.Popen(

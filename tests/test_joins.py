@@ -8,7 +8,7 @@ member's success can be too old.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,16 +17,13 @@ import pytest
 from jobs.chainfile import ChainFile
 from jobs.decide import AppFacts, TenantFacts, decide, join_complete
 from jobs.edges import Edge, Join
-from jobs.report import SweepReport
 from jobs.sweep import SweepContext, run_sweep
-from qlik.client import connect
 from qlik.events import FinishedReload
 from qlik.models import Reload
 from qlik.times import format_time
 from scheduler.settings import Settings
-from state.database import open_database
-from state.store import Store
 from tests.fake_tenant import TENANT, FakeTenant
+from tests.sweeping import NO_SLEEP, finish_started, outcomes, sweep_context
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 M1 = "00000000-0000-4000-8000-000000000001"
@@ -195,29 +192,13 @@ def test_other_reasons_come_before_join_waiting(
 def sweeper(tenant: FakeTenant) -> Iterator[Callable[[ChainFile], SweepContext]]:
     """A sweep context per chain file, on one in-memory database."""
     settings = Settings(tenant_url=TENANT, api_key="key", database=":memory:")
-    db = open_database(":memory:")
-    assert settings.api_key is not None
-    client = connect(TENANT, settings.api_key, sender_options={"sleep": lambda _s: None})
-    yield lambda chain: SweepContext(client, Store(db), settings, chain)
-    client.close()
-    db.close()
-
-
-def outcomes(report: SweepReport) -> dict[str, tuple[str, str]]:
-    return {o.app_id: (o.decision, o.reason) for o in report.outcomes}
+    with sweep_context(settings, sender_options=NO_SLEEP) as ctx:
+        yield lambda chain: replace(ctx, chain=chain)
 
 
 def members(tenant: FakeTenant, within: int = 1440) -> tuple[str, str, str, ChainFile]:
     m1, m2, target = tenant.add_app(1), tenant.add_app(2), tenant.add_app(9)
     return m1, m2, target, ChainFile(joins=(Join(target, (m1, m2), within, "test:1"),))
-
-
-def finish_started(tenant: FakeTenant, app: str, ended: datetime) -> None:
-    """The reload this program started for ``app`` succeeds, ending at ``ended``."""
-    row = next(r for r in reversed(tenant.reloads) if r["appId"] == app)
-    assert row["status"] == "QUEUED"
-    row |= {"status": "SUCCEEDED", "startTime": row["creationTime"], "endTime": format_time(ended)}
-    tenant.events.append(tenant.event(app, row["id"], "ok", ended))
 
 
 def test_join_across_two_sweeps_waits_then_triggers_once(

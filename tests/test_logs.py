@@ -7,7 +7,6 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,68 +14,51 @@ from loguru import logger
 from pydantic import SecretStr
 
 from scheduler.cli import main
-from scheduler.logs import QUIET_LIBRARIES, CurrentStderr, configure_logging
+from scheduler.logs import CurrentStderr, configure_logging
 from scheduler.scrub import Scrubber
+from tests.conftest import LogCapture
 from tests.fake_tenant import TENANT, FakeTenant
 
+pytestmark = pytest.mark.usefixtures("fresh_logging")
 
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """Put loguru and the stdlib root logger back as they were, for the other tests."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    libraries = {name: logging.getLogger(name).level for name in QUIET_LIBRARIES}
-    yield
-    logger.remove()
-    logger.add(sys.stderr)
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, library_level in libraries.items():
-        logging.getLogger(name).setLevel(library_level)
+# What a capture shows of each record (its sink is added after ``configure_logging``).
+WITH_FUNCTION = "{level} {function} {message}"
 
 
-def capture() -> list[str]:
-    """A loguru sink that passes everything, added after ``configure_logging``."""
-    lines: list[str] = []
-    logger.add(lambda m: lines.append(str(m)), level=0, format="{level} {function} {message}")
-    return lines
-
-
-def test_stdlib_logging_reaches_loguru() -> None:
+def test_stdlib_logging_reaches_loguru(log_capture: LogCapture) -> None:
     configure_logging()
-    lines = capture()
+    lines = log_capture(WITH_FUNCTION)
     logging.getLogger("apscheduler.scheduler").warning("job %s was missed", "sweep")
     assert lines == ["WARNING test_stdlib_logging_reaches_loguru job sweep was missed\n"]
 
 
-def test_stdlib_custom_level_keeps_its_number() -> None:
+def test_stdlib_custom_level_keeps_its_number(log_capture: LogCapture) -> None:
     configure_logging()
-    lines: list[str] = []
-    logger.add(lambda m: lines.append(str(m)), level=0, format="{level.no} {message}")
+    lines = log_capture("{level.no} {message}")
     logging.getLogger("somelib").log(25, "between info and warning")
     assert lines == ["25 between info and warning\n"]
 
 
-def test_httpx_info_is_suppressed_at_info() -> None:
+def test_httpx_info_is_suppressed_at_info(log_capture: LogCapture) -> None:
     configure_logging("INFO")
-    lines = capture()
+    lines = log_capture(WITH_FUNCTION)
     logging.getLogger("httpx").info("HTTP Request: GET https://t.example.com")
     logging.getLogger("httpx").warning("httpx warning")
     assert [line.split(" ", 2)[2] for line in lines] == ["httpx warning\n"]
 
 
-def test_httpx_info_passes_at_debug_but_httpcore_stays_quiet() -> None:
+def test_httpx_info_passes_at_debug_but_httpcore_stays_quiet(log_capture: LogCapture) -> None:
     configure_logging("DEBUG")
-    lines = capture()
+    lines = log_capture(WITH_FUNCTION)
     logging.getLogger("httpx").info("HTTP Request: GET https://t.example.com")
     logging.getLogger("httpcore").debug("connect_tcp.started")
     assert len(lines) == 1
     assert "HTTP Request" in lines[0]
 
 
-def test_apscheduler_debug_is_suppressed_at_info() -> None:
+def test_apscheduler_debug_is_suppressed_at_info(log_capture: LogCapture) -> None:
     configure_logging("INFO")
-    lines = capture()
+    lines = log_capture(WITH_FUNCTION)
     logging.getLogger("apscheduler.scheduler").debug("Looking for jobs to run")
     logging.getLogger("apscheduler.scheduler").info("Added job sweep")
     assert len(lines) == 1
@@ -139,11 +121,10 @@ def test_logged_traceback_does_not_show_secret_locals(
     assert SECRET not in log_file.read_text(encoding="utf-8")
 
 
-def test_stdlib_exception_records_name_their_caller() -> None:
+def test_stdlib_exception_records_name_their_caller(log_capture: LogCapture) -> None:
     # APScheduler reports a crashed job with logger.exception(), one frame deeper than warning().
     configure_logging()
-    lines: list[str] = []
-    logger.add(lambda m: lines.append(str(m)), level=0, format="{name}:{function} {message}")
+    lines = log_capture("{name}:{function} {message}")
     try:
         raise RuntimeError("job failed")
     except RuntimeError:

@@ -8,40 +8,24 @@ without the secret appearing anywhere the program writes.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
-from simulator.scenario import (
-    AppSpec,
-    FaultRule,
-    FaultSpec,
-    ReloadSpec,
-    Scenario,
-    SpaceSpec,
-    UserSpec,
-)
+from simulator.scenario import FaultRule, FaultSpec, ReloadSpec, Scenario, UserSpec
 from simulator.server import SimulatorServer
+from tests.program import app, dev_space, environment, run_program
 
-CONSOLE_SCRIPT = str(Path(sys.executable).parent / "reload-chain")
 CLIENT_ID = "m2m-reload-chain"
 SECRET = "cs-OAUTH-SECRET-5e1d0c9b8a7f"
-TIMEOUT_S = 60
 
 
 def scenario(faults: FaultSpec | None = None, token_ttl_s: float = 1.0) -> Scenario:
     """One source tagged to one target; the only user is an OAuth client, tokens live 1 s."""
-
-    def app(key: str, **fields: Any) -> AppSpec:
-        return AppSpec(key=key, space="dev", queue_seconds=0.05, duration_seconds=0.2, **fields)
-
     return Scenario(
         name="oauth-e2e",
         token_ttl_seconds=token_ttl_s,
         users=[UserSpec(id="robot", name="Robot", client_id=CLIENT_ID, client_secret=SECRET)],
-        spaces=[SpaceSpec(id="dev", name="Dev", type="shared", members={"robot": ["producer"]})],
+        spaces=[dev_space("robot")],
         apps=[app("source", owner="robot", next=["target"]), app("target", owner="robot")],
         reloads=[ReloadSpec(app="source", ended_minutes_ago=1.0)],
         faults=faults or FaultSpec(),
@@ -50,21 +34,8 @@ def scenario(faults: FaultSpec | None = None, token_ttl_s: float = 1.0) -> Scena
 
 def sweep(sim: SimulatorServer, db: Path, secret: str = SECRET) -> subprocess.CompletedProcess[str]:
     """``reload-chain sweep --json`` with client id and secret, and no API key."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QLIK_", "RELOAD_CHAIN_"))}
-    env |= {
-        "QLIK_TENANT_URL": sim.url,
-        "QLIK_CLIENT_ID": CLIENT_ID,
-        "QLIK_CLIENT_SECRET": secret,
-        "RELOAD_CHAIN_DB": str(db),
-    }
-    return subprocess.run(
-        [CONSOLE_SCRIPT, "sweep", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
+    env = environment(sim, db, QLIK_CLIENT_ID=CLIENT_ID, QLIK_CLIENT_SECRET=secret)
+    return run_program(["sweep", "--json"], env)
 
 
 def target_id(sim: SimulatorServer) -> str:

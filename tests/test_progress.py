@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from jobs.sweep import SweepContext, run_sweep
-from qlik.client import connect
 from scheduler.progress import BarProgress, LogProgress, progress_for, rate, window_fraction
-from scheduler.settings import Settings
-from state.database import open_database
-from state.store import Store
-from tests.fake_tenant import TENANT, FakeTenant
+from tests.fake_tenant import FakeTenant
 
 START = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
 END = START + timedelta(hours=2)
@@ -142,19 +139,14 @@ def test_pages_before_start_and_a_second_finish_are_harmless() -> None:
     log.finished(1, 10)
 
 
-def test_a_sweep_reports_its_pages(tenant: FakeTenant, logged: list[str]) -> None:
+def test_a_sweep_reports_its_pages(
+    ctx: SweepContext, tenant: FakeTenant, logged: list[str]
+) -> None:
     app = tenant.add_app(1)
     for minutes in range(1, 4):
         tenant.finish(app, at=tenant.now - timedelta(minutes=minutes))
-    settings = Settings(tenant_url=TENANT, api_key="key", database=":memory:")
-    db = open_database(":memory:")
-    client = connect(TENANT, settings.api_key, sender_options={"sleep": lambda _s: None})  # type: ignore[arg-type]
-    try:
-        progress = LogProgress(every_pages=1, clock=Clock())
-        run_sweep(SweepContext(client, Store(db), settings, progress=progress), tenant.now)
-    finally:
-        client.close()
-        db.close()
+    progress = LogProgress(every_pages=1, clock=Clock())
+    run_sweep(replace(ctx, progress=progress), tenant.now)
     reading = [line for line in logged if line.startswith("INFO read ")]
     assert reading[0].startswith("INFO read 3 events in 1 pages (up to ")
     assert "2026-11-22T09:59:00.000Z, 98% of the window" in reading[0]

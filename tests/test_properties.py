@@ -35,6 +35,7 @@ from scheduler.settings import Settings
 from state.database import open_database
 from state.store import Store
 from tests.fake_tenant import TENANT, FakeApp, FakeTenant, age_intents, app_id
+from tests.sweeping import NO_SLEEP
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 APPS = [app_id(n) for n in range(1, 7)]
@@ -339,7 +340,6 @@ def test_next_cursor_never_passes_unfinished_work_and_never_goes_back_without_re
 
 SOURCES = [app_id(n) for n in range(1, 5)]
 TARGETS = [app_id(n) for n in range(11, 16)]
-NO_SLEEP: dict[str, Any] = {"sleep": lambda _s: None}
 
 
 @st.composite

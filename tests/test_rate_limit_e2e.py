@@ -19,17 +19,17 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from jobs.report import SweepReport
-from jobs.sweep import SweepContext, run_sweep
+from jobs.sweep import run_sweep
 from qlik.client import connect
 from qlik.errors import QlikError
 from qlik.limits import RateLimiter, RateLimits
 from qlik.reloads import StartResult
 from qlik.tiers import START_TIER
 from scheduler.settings import Settings
-from simulator.scenario import AppSpec, FaultSpec, ReloadSpec, Scenario, SpaceSpec, UserSpec
+from simulator.scenario import AppSpec, FaultSpec, ReloadSpec, Scenario, UserSpec
 from simulator.server import SimulatorServer
-from state.database import open_database
-from state.store import Store
+from tests.program import dev_space
+from tests.sweeping import sweep_context
 
 API_KEY = "rate-key"
 WINDOW_S = 1.0
@@ -52,7 +52,7 @@ def scenario() -> Scenario:
     return Scenario(
         name="rate-limits",
         users=[UserSpec(id="admin", name="Admin", api_key=API_KEY)],
-        spaces=[SpaceSpec(id="dev", name="Dev", type="shared", members={"admin": ["producer"]})],
+        spaces=[dev_space()],
         apps=[*sources, *targets],
         reloads=[ReloadSpec(app=f"src{n}", ended_minutes_ago=1.0 + n * 0.01) for n in range(PAIRS)],
         faults=FaultSpec(
@@ -80,20 +80,15 @@ def sweep_once(tmp_path: Path, calls: Mapping[str, int]) -> Run:
     limiter = RateLimiter(RateLimits(calls=calls, period_s=WINDOW_S))
     with SimulatorServer(spec) as sim:
         settings = Settings(tenant_url=sim.url, api_key=API_KEY, max_concurrency=4)
-        db = open_database(tmp_path / "state.db")
-        client = connect(
-            sim.url,
-            SecretStr(API_KEY),
+        with sweep_context(
+            settings,
+            tmp_path / "state.db",
             sender_options={"limiter": limiter},
             max_concurrency=settings.max_concurrency,
-        )
-        try:
+        ) as ctx:
             began = time.monotonic()
-            report = run_sweep(SweepContext(client, Store(db), settings), datetime.now(UTC))
+            report = run_sweep(ctx, datetime.now(UTC))
             seconds = time.monotonic() - began
-        finally:
-            client.close()
-            db.close()
         return Run(
             report=report,
             seconds=seconds,
@@ -164,15 +159,12 @@ def sweep_then_start(tmp_path: Path, *, seed: bool) -> tuple[int, list[str], Rat
     """The 429s the simulator answered, each start's outcome in the second process, its limiter."""
     spec = two_process_scenario()
     with SimulatorServer(spec) as sim:
-        db = open_database(tmp_path / "state.db")
-        first = connect(sim.url, SecretStr(API_KEY), sender_options={"limiter": shared_limiter()})
         settings = Settings(tenant_url=sim.url, api_key=API_KEY)
-        try:
-            report = run_sweep(SweepContext(first, Store(db), settings), datetime.now(UTC))
-            ages = Store(db).recent_start_ages()
-        finally:
-            first.close()
-            db.close()
+        with sweep_context(
+            settings, tmp_path / "state.db", sender_options={"limiter": shared_limiter()}
+        ) as first:
+            report = run_sweep(first, datetime.now(UTC))
+            ages = first.store.recent_start_ages()
         assert len(triggered(report)) == EACH
         limiter = shared_limiter()
         second = connect(sim.url, SecretStr(API_KEY), sender_options={"limiter": limiter})

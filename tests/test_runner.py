@@ -169,6 +169,45 @@ def test_signal_stops_after_running_sweep_finishes(tmp_path: Path, signum: int) 
     assert f"{signal.Signals(signum).name} received" in err
 
 
+# The signal lands while the main thread holds the executor's lock, just after it handed the
+# sweep to its thread (found by 20 runs in a row: a stop there once deadlocked `run`).
+SIGNAL_UNDER_LOCK_SCRIPT = """
+import signal, sys, time
+from datetime import UTC, datetime
+from apscheduler.executors.pool import ThreadPoolExecutor
+from scheduler.runner import build_scheduler, run_until_stopped
+
+submit = ThreadPoolExecutor._do_submit_job
+
+def submit_then_signal(self, job, run_times):
+    submit(self, job, run_times)  # the caller holds self._lock
+    signal.raise_signal(signal.SIGINT)
+    time.sleep(0.5)  # the sweep ends meanwhile and wants the lock
+
+ThreadPoolExecutor._do_submit_job = submit_then_signal
+
+def job():
+    print("job ran", flush=True)
+
+run_until_stopped(build_scheduler(job, 1, datetime.now(UTC)))
+print("stopped", flush=True)
+"""
+
+
+def test_a_signal_while_the_scheduler_holds_its_lock_still_stops() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", SIGNAL_UNDER_LOCK_SCRIPT],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=20,  # a deadlock fails here
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "job ran\nstopped\n"
+    assert "SIGINT received: stopping after the running sweep" in result.stderr
+
+
 def test_second_signal_while_stopping_still_exits_cleanly(tmp_path: Path) -> None:
     # Pressing Ctrl+C twice is common; SPEC 5 still wants a clean stop with exit 0.
     marks = tmp_path / "marks.txt"

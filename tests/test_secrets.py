@@ -10,10 +10,7 @@ Then ``sweep`` and ``doctor`` against a loopback tenant whose every error answer
 from __future__ import annotations
 
 import json
-import logging
-import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,14 +27,14 @@ from scheduler.cli import main
 from scheduler.logs import configure_logging
 from scheduler.scrub import Scrubber
 from scheduler.settings import ENVIRONMENT, Settings
-from simulator.scenario import AppSpec, FaultRule, ReloadSpec, Scenario, SpaceSpec, UserSpec
+from simulator.scenario import FaultRule, ReloadSpec, Scenario, UserSpec
 from simulator.server import SimulatorServer
 from tests.fake_tenant import age_intents
+from tests.program import CONSOLE_SCRIPT, app, dev_space, environment
 
 SECRET = "sk-SECRET-1234567890abcdef"
 # Pieces that would betray a truncated or re-encoded key as well.
 FRAGMENTS = (SECRET, "SECRET-1234567890", "1234567890abcdef")
-CONSOLE_SCRIPT = str(Path(sys.executable).parent / "reload-chain")
 
 
 def leaks(data: bytes | str) -> list[str]:
@@ -53,13 +50,10 @@ def test_the_scan_finds_a_planted_key(tmp_path: Path) -> None:
 
 
 def scenario() -> Scenario:
-    def app(key: str, **fields: object) -> AppSpec:
-        return AppSpec(key=key, space="dev", queue_seconds=0.05, duration_seconds=0.2, **fields)  # type: ignore[arg-type]
-
     return Scenario(
         name="secrets",
         users=[UserSpec(id="admin", name="Admin", api_key=SECRET)],
-        spaces=[SpaceSpec(id="dev", name="Dev", type="shared", members={"admin": ["producer"]})],
+        spaces=[dev_space()],
         apps=[
             app("ok", next=["a", "b"]),
             app("broken", outcome="failure", next_onfail=["alerts"]),
@@ -75,8 +69,9 @@ def scenario() -> Scenario:
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+    """The installed program; its output as the bytes it wrote, not decoded."""
     return subprocess.run(
-        [CONSOLE_SCRIPT, *args], env=env, capture_output=True, timeout=60, check=False
+        [*CONSOLE_SCRIPT, *args], env=env, capture_output=True, timeout=60, check=False
     )
 
 
@@ -85,12 +80,7 @@ def test_a_verbose_sweep_through_every_error_path_writes_the_key_nowhere(tmp_pat
     log_file = tmp_path / "logs" / "reload-chain.log"
     outputs: list[bytes] = []
     with SimulatorServer(scenario()) as sim:
-        env = os.environ | {
-            "QLIK_TENANT_URL": sim.url,
-            "QLIK_API_KEY": SECRET,
-            "RELOAD_CHAIN_DB": str(db),
-            "RELOAD_CHAIN_LOG_FILE": str(log_file),
-        }
+        env = environment(sim, db, QLIK_API_KEY=SECRET, RELOAD_CHAIN_LOG_FILE=str(log_file))
         faults = sim.app.faults
         steps: list[tuple[FaultRule | None, str, set[int]]] = [
             # One start answers 503 (left for later), the others go through.
@@ -255,18 +245,6 @@ def echoing_tenant() -> Iterator[EchoServer]:
     server.server_close()
 
 
-@pytest.fixture
-def fresh_logging() -> Iterator[None]:
-    """main() configures loguru and the stdlib root logger: put both back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    logger.remove()
-    logger.add(sys.stderr)
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
 def echo_leaks(text: str) -> list[str]:
     return [s for s in (*FRAGMENTS, ECHOED_TOKEN, CLIENT_SECRET, "0987654321") if s in text]
 
@@ -412,14 +390,14 @@ def test_a_refusal_echoing_the_key_is_stored_without_it(
     import httpx
     import respx
 
-    from scheduler.clock import utc_now
+    from qlik.clock import SYSTEM_CLOCK
     from tests.fake_tenant import TENANT, FakeTenant
 
     db = tmp_path / "state.db"
     monkeypatch.setenv("QLIK_TENANT_URL", TENANT)
     monkeypatch.setenv("QLIK_API_KEY", SECRET)
     monkeypatch.setenv("RELOAD_CHAIN_DB", str(db))
-    tenant = FakeTenant(now=utc_now())
+    tenant = FakeTenant(now=SYSTEM_CLOCK.now())
     target = tenant.add_app(2)
     source = tenant.add_app(1, tags=[f"next-{target}"])
     tenant.finish(source, at=tenant.now - timedelta(minutes=5))

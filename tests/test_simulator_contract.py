@@ -25,6 +25,7 @@ from openapi_core.testing import MockRequest, MockResponse
 
 from simulator.scenario import FaultRule, Scenario
 from simulator.server import SimulatorServer
+from tests.sim_users import admin_and_bob
 
 SPECS = Path("/work/shared/reference/qlik-openapi")
 QLIK_HOST = "https://tenant.us.qlikcloud.com"
@@ -183,14 +184,7 @@ def contract_scenario() -> Scenario:
         {
             "name": "contract",
             "users": [
-                {
-                    "id": "admin",
-                    "name": "Admin",
-                    "api_key": "key-admin",
-                    "client_id": "cid",
-                    "client_secret": "csecret",
-                },
-                {"id": "bob", "name": "Bob", "api_key": "key-bob", "tenant_admin": False},
+                *admin_and_bob(),
                 {"id": "flood", "name": "Flood", "api_key": "key-flood"},
             ],
             "spaces": [

@@ -23,8 +23,8 @@ from jobs.decide import Candidate, TenantFacts, decide_bare
 from jobs.start import StartReport, invalid_ids, new_start_id, run_start
 from jobs.sweep import SweepContext
 from qlik.client import connect
+from qlik.clock import SYSTEM_CLOCK
 from scheduler.cli import main
-from scheduler.clock import utc_now
 from scheduler.lock import sweep_lock
 from scheduler.settings import Settings
 from simulator.scenario import AppSpec, ReloadSpec, Scenario, SpaceSpec
@@ -236,7 +236,7 @@ def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tenant: FakeTenant
     monkeypatch.setenv("QLIK_TENANT_URL", TENANT)
     monkeypatch.setenv("QLIK_API_KEY", "secret-key-123")
     monkeypatch.setenv("RELOAD_CHAIN_DB", str(path))
-    tenant.now = utc_now()
+    tenant.now = SYSTEM_CLOCK.now()
     return path
 
 

@@ -12,13 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
-from jobs.sweep import SweepContext, run_sweep
-from qlik.client import connect
+from jobs.sweep import run_sweep
 from scheduler.settings import Settings
 from scheduler.status import show_status
-from state.database import open_database
-from state.store import Store
+from state.history import read_history
 from tests.fake_tenant import TENANT, FakeTenant
+from tests.sweeping import NO_SLEEP, sweep_context
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 KEYS = {
@@ -48,13 +47,13 @@ def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def on_terminal(database: Path) -> str:
     out = Terminal()
-    assert show_status(database, out, as_json=False) == 0
+    assert show_status(read_history(database), out, as_json=False) == 0
     return ANSI.sub("", out.getvalue())
 
 
 def as_json(database: Path, *, flag: bool = True) -> dict[str, Any]:
     out = io.StringIO()
-    assert show_status(database, out, as_json=flag) == 0
+    assert show_status(read_history(database), out, as_json=flag) == 0
     payload: dict[str, Any] = json.loads(out.getvalue())
     return payload
 
@@ -67,16 +66,11 @@ def sweeps(tenant: FakeTenant, database: Path, times: int) -> tuple[str, str]:
     settings = Settings(
         tenant_url=TENANT, api_key="key", database=database, auto_resolve_access=False
     )
-    db = open_database(database)
-    client = connect(TENANT, settings.api_key, sender_options={"sleep": lambda _s: None})  # type: ignore[arg-type]
-    try:
+    with sweep_context(settings, database, sender_options=NO_SLEEP) as ctx:
         for _ in range(times):
             tenant.finish(a, at=tenant.now - timedelta(minutes=1))
-            run_sweep(SweepContext(client, Store(db), settings), tenant.now)
+            run_sweep(ctx, tenant.now)
             tenant.now += timedelta(minutes=15)
-    finally:
-        client.close()
-        db.close()
     return a, b
 
 
@@ -129,7 +123,7 @@ def test_terminal_output_is_styled_for_a_terminal(tenant: FakeTenant, tmp_path: 
     database = tmp_path / "state.db"
     sweeps(tenant, database, 1)
     out = Terminal()
-    show_status(database, out, as_json=False)
+    show_status(read_history(database), out, as_json=False)
     assert ANSI.search(out.getvalue())
 
 
@@ -167,7 +161,7 @@ def test_not_a_terminal_gets_json_even_without_the_flag(tenant: FakeTenant, tmp_
 
 def test_json_flag_wins_on_a_terminal(tmp_path: Path) -> None:
     out = Terminal()
-    show_status(tmp_path / "state.db", out, as_json=True)
+    show_status(read_history(tmp_path / "state.db"), out, as_json=True)
     assert set(json.loads(out.getvalue())) == KEYS
 
 

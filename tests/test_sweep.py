@@ -17,16 +17,20 @@ from state.database import StateError, open_database
 from state.lease import Fence
 from state.store import LedgerRow, Store
 from tests.fake_tenant import TENANT, FakeTenant, age_intents
-
-NO_SLEEP = {"sleep": lambda _s: None}
+from tests.sweeping import NO_SLEEP, outcomes
 
 
 def sweep(ctx: SweepContext, tenant: FakeTenant, **kwargs: object):  # type: ignore[no-untyped-def]
     return run_sweep(ctx, tenant.now, **kwargs)  # type: ignore[arg-type]
 
 
-def decisions(report) -> dict[str, tuple[str, str]]:  # type: ignore[no-untyped-def]
-    return {o.app_id: (o.decision, o.reason) for o in report.outcomes}
+def a_names_b_and_c(tenant: FakeTenant) -> tuple[str, str, datetime]:
+    """A, tagged to start B then C, finished 5 minutes ago: B, C and when A finished."""
+    b, c = tenant.add_app(2), tenant.add_app(3)
+    a = tenant.add_app(1, tags=[f"next-{b}", f"next-{c}"])
+    a_finished = tenant.now - timedelta(minutes=5)
+    tenant.finish(a, at=a_finished)
+    return b, c, a_finished
 
 
 def test_chain_unfolds_one_hop_per_sweep(ctx: SweepContext, tenant: FakeTenant) -> None:
@@ -37,14 +41,14 @@ def test_chain_unfolds_one_hop_per_sweep(ctx: SweepContext, tenant: FakeTenant) 
 
     first = sweep(ctx, tenant)
     assert tenant.started == [b]
-    assert decisions(first) == {b: ("triggered", "triggered")}
+    assert outcomes(first) == {b: ("triggered", "triggered")}
     assert first.exit_code == 0
 
     tenant.now += timedelta(minutes=15)
     tenant.finish(b)
     second = sweep(ctx, tenant)
     assert sorted(tenant.started) == sorted([b, c1, c2, c3])
-    assert set(decisions(second)) == {c1, c2, c3}
+    assert set(outcomes(second)) == {c1, c2, c3}
     assert second.events_new == 1
 
 
@@ -117,16 +121,13 @@ def test_catch_up_reads_every_page_in_order(ctx: SweepContext, tenant: FakeTenan
 def test_transient_post_failure_keeps_the_event_for_next_sweep(
     ctx: SweepContext, tenant: FakeTenant
 ) -> None:
-    b, c = tenant.add_app(2), tenant.add_app(3)
-    a = tenant.add_app(1, tags=[f"next-{b}", f"next-{c}"])
-    a_finished = tenant.now - timedelta(minutes=5)
-    tenant.finish(a, at=a_finished)
+    b, c, a_finished = a_names_b_and_c(tenant)
     tenant.post_answers[c] = httpx.Response(503)
 
     failed = sweep(ctx, tenant)
 
     assert failed.exit_code == 1
-    assert decisions(failed) == {b: ("triggered", "triggered"), c: ("failed", "transient")}
+    assert outcomes(failed) == {b: ("triggered", "triggered"), c: ("failed", "transient")}
     assert ctx.store.cursor() == a_finished
 
     del tenant.post_answers[c]
@@ -135,7 +136,7 @@ def test_transient_post_failure_keeps_the_event_for_next_sweep(
     retried = sweep(ctx, tenant)
 
     assert retried.exit_code == 0
-    assert decisions(retried) == {c: ("triggered", "triggered")}
+    assert outcomes(retried) == {c: ("triggered", "triggered")}
     assert tenant.started == [b, c]
     # Only the tenant's times move the cursor: up to the newest event read, not to "now".
     assert ctx.store.cursor() == a_finished
@@ -148,7 +149,7 @@ def test_dry_run_starts_nothing_and_records_nothing(ctx: SweepContext, tenant: F
 
     report = sweep(ctx, tenant, dry_run=True)
 
-    assert decisions(report) == {b: ("triggered", "triggered")}
+    assert outcomes(report) == {b: ("triggered", "triggered")}
     assert tenant.started == []
     assert ctx.store.cursor() is None
     assert ctx.store.recent_sweeps() == []
@@ -184,16 +185,13 @@ UNAUTHORIZED = httpx.Response(401, json={"errors": [{"code": "HTTP-401", "title"
 def test_401_on_a_later_start_commits_the_earlier_start_and_exits_2(
     ctx: SweepContext, tenant: FakeTenant
 ) -> None:
-    b, c = tenant.add_app(2), tenant.add_app(3)
-    a = tenant.add_app(1, tags=[f"next-{b}", f"next-{c}"])
-    a_finished = tenant.now - timedelta(minutes=5)
-    tenant.finish(a, at=a_finished)
+    b, c, a_finished = a_names_b_and_c(tenant)
     tenant.post_answers[c] = UNAUTHORIZED
 
     refused = sweep(ctx, tenant)
 
     assert refused.exit_code == 2
-    assert decisions(refused) == {b: ("triggered", "triggered"), c: ("failed", "auth")}
+    assert outcomes(refused) == {b: ("triggered", "triggered"), c: ("failed", "auth")}
     started_b = refused.outcomes[0].reload_id
     assert started_b is not None
     ledger = {row["app_id"]: row for row in ctx.store.recent_decisions()}
@@ -211,7 +209,7 @@ def test_401_on_a_later_start_commits_the_earlier_start_and_exits_2(
     fixed = sweep(ctx, tenant)
 
     assert fixed.exit_code == 0
-    assert decisions(fixed) == {c: ("triggered", "triggered")}
+    assert outcomes(fixed) == {c: ("triggered", "triggered")}
     assert tenant.started == [b, c]
 
 
@@ -226,7 +224,7 @@ def test_after_a_401_no_further_start_is_attempted_in_that_sweep(
     refused = sweep(ctx, tenant)
 
     assert refused.exit_code == 2
-    assert decisions(refused) == {
+    assert outcomes(refused) == {
         b: ("failed", "auth"),
         c: ("failed", "auth"),
         "0" * 24: ("skipped", "not_found"),
@@ -256,14 +254,14 @@ def test_database_busy_before_a_start_fails_only_that_successor(
     report = sweep(ctx, tenant)
 
     assert report.exit_code == 1
-    assert decisions(report) == {c: ("failed", "transient"), b: ("triggered", "triggered")}
+    assert outcomes(report) == {c: ("failed", "transient"), b: ("triggered", "triggered")}
     assert tenant.started == [b]  # no start without its intent in the ledger
     assert report.api_calls["POST /api/v1/reloads"] == 1
     assert ctx.store.cursor() == a_finished
 
     monkeypatch.undo()
     tenant.now += timedelta(minutes=2)
-    assert decisions(sweep(ctx, tenant)) == {c: ("triggered", "triggered")}
+    assert outcomes(sweep(ctx, tenant)) == {c: ("triggered", "triggered")}
     assert tenant.started == [b, c]
 
 
@@ -278,7 +276,7 @@ def test_cursor_follows_the_tenants_clock_when_the_local_clock_runs_ahead(
     tenant.finish(a, at=tenant.now - timedelta(minutes=1))
 
     first = run_sweep(ctx, tenant.now + ahead)
-    assert decisions(first) == {b: ("triggered", "triggered")}
+    assert outcomes(first) == {b: ("triggered", "triggered")}
 
     # One minute after the first sweep's newest event, on the tenant's clock, x finishes:
     # its event did not exist yet when the first sweep read the audits.
@@ -289,7 +287,7 @@ def test_cursor_follows_the_tenants_clock_when_the_local_clock_runs_ahead(
     second = run_sweep(ctx, tenant.now + ahead)
 
     assert second.window_from <= x_finished
-    assert decisions(second) == {c: ("triggered", "triggered")}
+    assert outcomes(second) == {c: ("triggered", "triggered")}
     assert tenant.started == [b, c]
 
 
@@ -305,7 +303,7 @@ def test_error_then_ok_of_one_reload_in_one_sweep_fire_both_edges_once(
     report = sweep(ctx, tenant)
 
     assert report.events_new == 2
-    assert decisions(report) == {
+    assert outcomes(report) == {
         on_ok: ("triggered", "triggered"),
         on_fail: ("triggered", "triggered"),
     }
@@ -323,12 +321,12 @@ def test_error_then_ok_of_one_reload_across_sweeps_fire_both_edges_once(
     reload_id = tenant.finish(a, status="error", at=tenant.now - timedelta(minutes=5))
 
     first = sweep(ctx, tenant)
-    assert decisions(first) == {on_fail: ("triggered", "triggered")}
+    assert outcomes(first) == {on_fail: ("triggered", "triggered")}
 
     tenant.now += timedelta(minutes=3)
     tenant.events.append(tenant.event(a, reload_id, "ok", tenant.now - timedelta(minutes=1)))
     second = sweep(ctx, tenant)
-    assert decisions(second) == {on_ok: ("triggered", "triggered")}
+    assert outcomes(second) == {on_ok: ("triggered", "triggered")}
 
     tenant.now += timedelta(minutes=2)
     third = sweep(ctx, tenant)
@@ -353,9 +351,7 @@ def test_past_max_sweep_minutes_a_sweep_makes_no_new_call_commits_and_exits_1(
         TENANT, SecretStr("key"), sender_options=NO_SLEEP, budget=Budget(clock=lambda: clock[0])
     )
     ctx = SweepContext(client, Store(open_database(":memory:")), settings)
-    b, c = tenant.add_app(2), tenant.add_app(3)
-    a = tenant.add_app(1, tags=[f"next-{b}", f"next-{c}"])
-    tenant.finish(a, at=tenant.now - timedelta(minutes=5))
+    b, c, _ = a_names_b_and_c(tenant)
 
     def thirty_one_minutes_pass(_app: str) -> None:
         clock[0] += 31 * 60
@@ -364,7 +360,7 @@ def test_past_max_sweep_minutes_a_sweep_makes_no_new_call_commits_and_exits_1(
     first = sweep(ctx, tenant)
 
     assert tenant.started == [b]
-    assert decisions(first) == {b: ("triggered", "triggered"), c: ("failed", "transient")}
+    assert outcomes(first) == {b: ("triggered", "triggered"), c: ("failed", "transient")}
     assert first.exit_code == 1
     assert ctx.store.unfinished_intents() == []  # never sent, so nothing to settle
     tenant.on_start = None
@@ -373,6 +369,6 @@ def test_past_max_sweep_minutes_a_sweep_makes_no_new_call_commits_and_exits_1(
     second = sweep(ctx, tenant)
 
     assert tenant.started == [b, c]
-    assert decisions(second) == {c: ("triggered", "triggered")}
+    assert outcomes(second) == {c: ("triggered", "triggered")}
     assert second.exit_code == 0
     client.close()

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import httpx
@@ -16,6 +15,7 @@ from jobs.report import SweepReport
 from jobs.sweep import SweepContext, run_sweep
 from qlik.errors import AuthenticationError, RetryableError
 from state.database import StateError
+from tests.clocks import ManualClock
 from tests.fake_tenant import FakeTenant, app_id
 
 SUMMARY = re.compile(
@@ -277,14 +277,15 @@ def test_failed_fact_gathering_is_timed_as_facts_not_commit(
     import jobs.sweep
 
     mixed_chain(tenant)
+    clock = ManualClock(tenant.now)
 
     def slow_failure(*_args: object, **_kwargs: object) -> None:
-        time.sleep(0.2)
+        clock.advance(0.2)
         raise RetryableError("items answered 503")
 
     monkeypatch.setattr(jobs.sweep, "gather_facts", slow_failure)
 
-    report = run_sweep(ctx, tenant.now)
+    report = run_sweep(replace(ctx, clock=clock), tenant.now)
 
     assert report.exit_code == 1
     assert "facts" in report.phases_s

@@ -2,39 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from loguru import logger
-from pydantic import SecretStr
 
 from jobs.sweep import SweepContext, run_sweep
-from qlik.client import connect
 from scheduler.settings import Settings
 from simulator.scenario import AppSpec, ReloadSpec, Scenario, SpaceSpec, UserSpec
 from simulator.server import SimulatorServer
-from state.database import open_database
-from state.store import Store
+from tests.conftest import LogCapture
 from tests.fake_tenant import FakeTenant, app_id
+from tests.sweeping import sweep_context
 
 MISSING = app_id(999)  # named by a tag, unknown to the tenant
 
 
 @pytest.fixture
-def lines() -> Iterator[list[str]]:
+def lines(log_capture: LogCapture) -> list[str]:
     """Every message jobs.trigger logs during the test."""
-    seen: list[str] = []
-    sink = logger.add(
-        lambda m: seen.append(m.record["message"]),
-        level=0,
-        format="{message}",
-        filter="jobs.trigger",
-    )
-    yield seen
-    logger.remove(sink)
+    return log_capture(format=None, filter="jobs.trigger")
 
 
 def chain(tenant: FakeTenant) -> tuple[str, list[str]]:
@@ -75,7 +63,7 @@ def test_a_dry_run_names_what_it_would_start(
     assert tenant.started == []
 
 
-def test_the_access_change_line_names_the_app(tmp_path: Path) -> None:
+def test_the_access_change_line_names_the_app(tmp_path: Path, log_capture: LogCapture) -> None:
     scenario = Scenario(
         users=[
             UserSpec(id="robot", name="Reload robot", api_key="robot-key"),
@@ -88,18 +76,11 @@ def test_the_access_change_line_names_the_app(tmp_path: Path) -> None:
         ],
         reloads=[ReloadSpec(app="source", ended_minutes_ago=5)],
     )
-    seen: list[str] = []
-    sink = logger.add(seen.append, level="WARNING", format="{message}")
+    seen = log_capture(format="{message}", level="WARNING")
     with SimulatorServer(scenario) as sim:
         settings = Settings(tenant_url=sim.url, api_key="robot-key")
-        db = open_database(tmp_path / "state.db")
-        client = connect(sim.url, SecretStr("robot-key"))
-        try:
-            run_sweep(SweepContext(client, Store(db), settings), datetime.now(UTC))
-        finally:
-            client.close()
-            db.close()
-            logger.remove(sink)
+        with sweep_context(settings, tmp_path / "state.db") as ctx:
+            run_sweep(ctx, datetime.now(UTC))
         sales = sim.tenant.scenario.app("sales").id
     (change,) = [line for line in seen if line.startswith("ACCESS CHANGED")]
     assert change.rstrip("\n").endswith(f"as producer to reload {sales} (Sales dashboard)")

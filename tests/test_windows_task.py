@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from scheduler.cli import main
+from scheduler.config import load
 from scheduler.runner import STOP_SIGNALS, WAKE_S, build_scheduler
 from scheduler.settings import SettingsError
 from scheduler.windows_task import DEFAULT_XML, NAMESPACE, duration, program, write_task
@@ -35,7 +36,8 @@ def write(
     """Run write_task; the XML file written and what it printed."""
     args = namespace(every, xml, name, config)
     out = io.StringIO()
-    assert write_task(args, out, now=NOW) == 0
+    config_path = load(args.config).config_path  # as main() finds it
+    assert write_task(args, out, now=NOW, config=config_path) == 0
     target = args.xml if args.xml is not None else Path(DEFAULT_XML)
     return target.absolute(), out.getvalue()
 
