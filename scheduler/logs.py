@@ -49,7 +49,14 @@ FILE_FORMAT = "{time:YYYY-MM-DDTHH:mm:ss.SSSZ} {level: <7} {name}:{function}:{li
 ROTATION_BYTES = 10 * 1024 * 1024
 KEEP_ROTATED = 10
 # Third-party loggers and the least level they may pass on at our default level.
-QUIET_LIBRARIES = {"httpx": "WARNING", "httpcore": "WARNING", "apscheduler": "INFO"}
+QUIET_LIBRARIES = {
+    "httpx": "WARNING",
+    "httpcore": "WARNING",
+    "apscheduler": "INFO",
+    # Apprise logs whole alert URLs (passwords too) below WARNING; urllib3 their query strings.
+    "apprise": "WARNING",
+    "urllib3": "WARNING",
+}
 # A line rendered here travels in the record's extra: a format string would be parsed for markup.
 _LINE_KEY = "reload_chain_line"
 
@@ -230,6 +237,6 @@ def _console_shows_colours() -> bool:
 def _route_stdlib_logging(level: str) -> None:
     logging.basicConfig(handlers=[InterceptHandler()], level=0, force=True)
     for name, least in QUIET_LIBRARIES.items():
-        verbose = level in ("DEBUG", "TRACE") and name != "httpcore"
+        verbose = level in ("DEBUG", "TRACE") and name not in ("httpcore", "apprise", "urllib3")
         library_level = "DEBUG" if verbose else least
         logging.getLogger(name).setLevel(library_level)
