@@ -72,6 +72,8 @@ class Candidate:
     runs: tuple[FinishedReload, ...]
     joins: tuple[Join, ...] = ()  # joins whose members named it
     plain: bool = True  # named by at least one ordinary edge
+    # The chain run it belongs to (``jobs.learn``), set by the sweep once decided.
+    chain_run_id: str | None = None
 
     @property
     def source_apps(self) -> tuple[str, ...]:

@@ -36,6 +36,7 @@ def intent_row(decision: Decision, sweep_id: str) -> LedgerRow:
         state=INTENT,
         previous_reload_id=decision.latest.id if decision.latest else None,
         source_end=candidate.newest_source_end,
+        chain_run_id=candidate.chain_run_id,
     )
 
 
@@ -54,6 +55,8 @@ def outcome_row(sweep_id: str, outcome: Outcome) -> LedgerRow:
         state="unconfirmed" if outcome.uncertain else "done",
         previous_reload_id=outcome.previous_reload_id,
         source_end=candidate.newest_source_end,
+        # A started reload with no source (``start``) roots a chain run of its own.
+        chain_run_id=candidate.chain_run_id or (None if candidate.runs else outcome.reload_id),
     )
 
 

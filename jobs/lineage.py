@@ -59,3 +59,29 @@ def chain_apps(reload_id: str, app_id: str, known: Mapping[str, Started]) -> fro
             apps |= {started.app_id, *started.source_apps}
             stack += started.source_reloads
     return frozenset(apps)
+
+
+def chain_roots(store: Store, reload_ids: Iterable[str]) -> dict[str, str]:
+    """For each reload id: the chain run it belongs to, named by the reload at its root.
+
+    A reload this program did not start is its own root (an external source reload), as is
+    one started by ``reload-chain start`` (no source). A chain run id stored on the ledger
+    row ends the walk; older rows without one are walked back through their sources.
+    """
+    wanted = set(reload_ids)
+    known = _walk(store, wanted)
+    return {reload_id: root_of(reload_id, known) for reload_id in wanted}
+
+
+def root_of(reload_id: str, known: Mapping[str, Started]) -> str:
+    """The root of one reload's chain, walking the first source of each started reload."""
+    current, seen = reload_id, set()
+    while current in known and current not in seen:
+        seen.add(current)
+        started = known[current]
+        if started.chain_run_id:
+            return started.chain_run_id
+        if not started.source_reloads:
+            return current
+        current = started.source_reloads[0]
+    return current

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -16,8 +17,16 @@ from loguru import logger
 
 from jobs.chainfile import ChainFile
 from jobs.commit import build_commit, next_cursor, unsettled_runs
-from jobs.decide import decide
+from jobs.decide import AppFacts, decide
 from jobs.facts import FactSettings, Known, gather_facts
+from jobs.learn import (
+    app_name_rows,
+    chain_run_rows,
+    newest_sources,
+    reload_outcome_rows,
+    with_chain_runs,
+)
+from jobs.lineage import chain_roots
 from jobs.progress import NoProgress, ReadProgress
 from jobs.reading import EventReader
 from jobs.reconcile import reconcile_intents
@@ -111,6 +120,8 @@ class _Sweep:
     newest_read: datetime | None = None
     high_water: datetime | None = None
     recovery: datetime | None = None
+    # The apps the sweep looked up (their names are kept for tables and alerts).
+    apps: Mapping[str, AppFacts] = field(default_factory=dict)
 
     def run(self, since: datetime | None) -> SweepReport:
         ctx = self.ctx
@@ -215,6 +226,9 @@ class _Sweep:
             phases.lap("facts")
             return [], True
         decisions = decide(runs, facts, ctx.settings, self.now)
+        roots = chain_roots(ctx.store, newest_sources(decisions))
+        decisions = with_chain_runs(decisions, roots)
+        self.apps = facts.apps
         warn_lost_state(decisions, facts)
         phases.lap("facts")
         if fence is not None and any(decision.action == "trigger" for decision in decisions):
@@ -252,6 +266,9 @@ class _Sweep:
         overlap = ctx.settings.overlap_minutes
         moved_to = next_cursor(window, overlap, reader.last_event_time, unsettled, cursor)
         commit = build_commit(report, reader, unsettled, moved_to, self.now)
+        commit.reload_outcomes = reload_outcome_rows(reader.runs.values())
+        commit.chain_runs = chain_run_rows(report.outcomes, self.sweep_id, self.now)
+        commit.app_names = app_name_rows(self.apps, self.now)
         if window.late_check and reader.complete:
             commit.late_checked_at = self.now
         commit.high_water, commit.recovering_until = self.high_water, self.recovery

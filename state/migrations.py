@@ -110,10 +110,63 @@ def _in_flight_windows(db: Database) -> None:
     db.table("ledger").add_column("in_flight_s", float)
 
 
+def _chain_runs_and_alerts(db: Database) -> None:
+    # How each reload this program started ended, and the chain run (root reload) it belongs to.
+    ledger = db.table("ledger")
+    ledger.add_column("chain_run_id", str)
+    ledger.add_column("outcome", str)
+    ledger.add_column("ended_at", str)
+    ledger.create_index(["reload_id"])
+    ledger.create_index(["chain_run_id"])
+    # One row per chain run: the external reload at its root.
+    db.table("chain_runs").create(
+        {
+            "run_id": str,
+            "root_app_id": str,
+            "root_status": str,
+            "root_ended_at": str,
+            "sweep_id": str,
+            "updated_at": str,
+        },
+        pk="run_id",
+    )
+    db.table("chain_runs").create_index(["root_ended_at"])
+    # App names as the sweeps last saw them, so tables and alerts name apps without a call.
+    db.table("app_names").create({"app_id": str, "name": str, "updated_at": str}, pk="app_id")
+    # The outbox: alerts written in the sweep's own transaction, delivered after its commit.
+    db.table("alerts").create(
+        {
+            "alert_id": str,
+            "destination": str,
+            "kind": str,
+            "app_id": str,
+            "chain_run_id": str,
+            "message": str,
+            "raised_at": str,
+            "sweep_id": str,
+            "state": str,
+            "attempts": int,
+            "last_error": str,
+            "sent_at": str,
+        },
+        pk="alert_id",
+    )
+    db.table("alerts").create_index(["state", "raised_at"])
+    db.table("alerts").create_index(["destination", "kind", "app_id", "raised_at"])
+    # Deadlines: per app and local day, when it was met and when `late` was raised.
+    db.table("deadline_days").create(
+        {"app_id": str, "day": str, "by_at": str, "met_at": str, "late_at": str},
+        pk=("app_id", "day"),
+    )
+    # 429 answers the sweep got (the metrics file counts them across processes).
+    db.table("sweeps").add_column("rate_limited", int)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial_schema", _initial_schema),
     Migration("0002_intent_evidence", _intent_evidence),
     Migration("0003_status_indexes", _status_indexes),
     Migration("0004_fences_and_late_events", _fences_and_late_events),
     Migration("0005_in_flight_windows", _in_flight_windows),
+    Migration("0006_chain_runs_and_alerts", _chain_runs_and_alerts),
 )

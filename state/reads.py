@@ -66,14 +66,19 @@ class StoreReads(StateAccess):
     def started_reloads(self, reload_ids: Iterable[str]) -> dict[str, Started]:
         """For reloads this program started: the app, and the source apps and reloads behind it."""
         sql = (
-            "select reload_id, app_id, sources, source_reloads from ledger "
+            "select reload_id, app_id, sources, source_reloads, chain_run_id from ledger "
             "where decision = 'triggered' and reload_id in ({})"
         )
         return {
             reload_id: Started(
-                app_id, tuple(json.loads(sources or "[]")), tuple(json.loads(reloads or "[]"))
+                app_id,
+                tuple(json.loads(sources or "[]")),
+                tuple(json.loads(reloads or "[]")),
+                chain_run_id,
             )
-            for reload_id, app_id, sources, reloads in self._rows_in(sql, reload_ids)
+            for reload_id, app_id, sources, reloads, chain_run_id in self._rows_in(
+                sql, reload_ids
+            )
         }
 
     def last_successes(self, app_ids: Iterable[str]) -> dict[str, datetime]:

@@ -26,6 +26,8 @@ class LedgerRow:
     state: str = "done"
     previous_reload_id: str | None = None
     source_end: datetime | None = None
+    # The chain run (the external reload at the root of its lineage) it belongs to.
+    chain_run_id: str | None = None
 
     def as_record(self, now: datetime) -> dict[str, Any]:
         """The row as stored: lists as JSON, times as text."""
@@ -33,6 +35,9 @@ class LedgerRow:
         record["sources"] = json.dumps(list(self.sources))
         record["source_reloads"] = json.dumps(list(self.source_reloads))
         record["source_end"] = format_time(self.source_end) if self.source_end else None
+        if self.chain_run_id is None:
+            # Unknown here is not "none": an upsert must keep the one stored (see jobs.learn).
+            del record["chain_run_id"]
         return record
 
     def settled_records(self) -> list[dict[str, Any]]:
@@ -63,6 +68,7 @@ class LedgerRow:
             state=row["state"],
             previous_reload_id=row.get("previous_reload_id"),
             source_end=parse_time(row["source_end"]) if row.get("source_end") else None,
+            chain_run_id=row.get("chain_run_id"),
         )
 
 
@@ -73,6 +79,7 @@ class Started:
     app_id: str
     source_apps: tuple[str, ...]
     source_reloads: tuple[str, ...]
+    chain_run_id: str | None = None
 
 
 @dataclass
@@ -91,6 +98,14 @@ class SweepCommit:
     # The newest event time ever committed, and the lost-state limit (see jobs.window).
     high_water: datetime | None = None
     recovering_until: datetime | None = None
+    # What the sweep learned besides: how reloads it started ended (reload_id, outcome,
+    # ended_at), the chain runs its decisions belong to, the apps' names, the alerts it raised
+    # (the outbox) and the deadline days it judged.
+    reload_outcomes: list[dict[str, Any]] = field(default_factory=list)
+    chain_runs: list[dict[str, Any]] = field(default_factory=list)
+    app_names: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    deadline_days: list[dict[str, Any]] = field(default_factory=list)
 
 
 def decoded(row: dict[str, Any], columns: tuple[str, ...]) -> dict[str, Any]:

@@ -82,11 +82,24 @@ class Store(StoreReads):
             self._upsert("settled_edges", commit.settled_edges, SETTLED_PK)
             ledger = [self._ledger_record(row, now) for row in commit.ledger]
             self._upsert("ledger", ledger, LEDGER_PK)
+            self._record_learned(commit)
             self.db.table("sweeps").upsert(commit.sweep, pk="sweep_id")
             self._set_cursor(AUDIT_CURSOR, commit.cursor, now)
             self._set_cursor(LATE_CHECK, commit.late_checked_at, now)
             self._set_cursor(HIGH_WATER, commit.high_water, now)
             self._set_cursor(RECOVERY, commit.recovering_until, now)
+
+    def _record_learned(self, commit: SweepCommit) -> None:
+        """Outcomes of started reloads, chain runs, names, the outbox, deadline days."""
+        self.db.conn.executemany(
+            "update ledger set outcome = :outcome, ended_at = :ended_at "
+            "where reload_id = :reload_id and decision = 'triggered'",
+            commit.reload_outcomes,
+        )
+        self._upsert("chain_runs", commit.chain_runs, "run_id")
+        self._upsert("app_names", commit.app_names, "app_id")
+        self._upsert("alerts", commit.alerts, "alert_id")
+        self._upsert("deadline_days", commit.deadline_days, ("app_id", "day"))
 
     @contextmanager
     def _fenced(

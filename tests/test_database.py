@@ -28,6 +28,10 @@ TABLES = {
     "ledger",
     "sweeps",
     "lease",
+    "chain_runs",
+    "app_names",
+    "alerts",
+    "deadline_days",
 }
 
 
@@ -262,6 +266,7 @@ def test_migrate_applies_only_the_newer_ones_to_a_0002_database(tmp_path: Path) 
         "0003_status_indexes",
         "0004_fences_and_late_events",
         "0005_in_flight_windows",
+        "0006_chain_runs_and_alerts",
     ]
     assert migrate(db, MIGRATIONS, str(path)) == []
     db.close()
@@ -275,8 +280,9 @@ def damaged_database(path: Path) -> Path:
     db.close()
     data = bytearray(path.read_bytes())
     page = 4096
-    middle = len(data) // page // 2 * page
-    data[middle + 8 : middle + page] = bytes([0xA5]) * (page - 8)
+    # A page of the rows just written: the last pages hold them, whatever the schema before.
+    target = (len(data) // page - 3) * page
+    data[target + 8 : target + page] = bytes([0xA5]) * (page - 8)
     path.write_bytes(bytes(data))
     return path
 
