@@ -65,6 +65,10 @@ class SweepReport:
     # New events stamped before the cursor (missed by the sweeps that should have seen them).
     late_events: int = 0
     late_worst_s: float = 0.0
+    # 429 answers the sweep received (the metrics file counts them).
+    rate_limited: int = 0
+    # Names of the apps it looked up, for tables (in neither the JSON nor the record).
+    app_names: dict[str, str] = field(default_factory=dict)
 
     def reason_counts(self) -> dict[str, int]:
         """How many successors got each reason."""
@@ -107,6 +111,7 @@ class SweepReport:
             "exit_code": self.exit_code,
             "late_events": self.late_events,
             "late_worst_s": round(self.late_worst_s, 1),
+            "rate_limited": self.rate_limited,
         }
 
 

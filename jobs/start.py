@@ -34,10 +34,13 @@ from jobs.trigger import AUTH, act_on_decisions
 from qlik.client import QlikClient
 from qlik.errors import AuthenticationError
 from qlik.models import Item
+from state.history import SHORT_ID, clip
 from state.lease import Fence
 from state.store import Store
 
 HEADERS = ("app", "name", "result", "reason", "reload")
+# With a short id, the result, a reason and a whole reload id, a row fits 80 columns.
+START_NAME_WIDTH = 16
 RESULT_KEYS = {"triggered": "started", "skipped": "skipped", "failed": "failed"}
 
 
@@ -156,12 +159,16 @@ class StartReport:
         return entry | {"reason": outcome.reason, "detail": outcome.detail}
 
     def rows(self) -> list[tuple[object, ...]]:
-        """Table rows (``HEADERS``): each app, then each selector that found nothing."""
-        rows: list[tuple[object, ...]] = [
-            (o.app_id, self.names.get(o.app_id), _result(o, self.dry_run), o.reason, o.reload_id)
-            for o in self.outcomes
-        ]
+        """Table rows (``HEADERS``): each app (a named one by its short id and clipped name,
+        to fit 80 columns), then each selector that found nothing, whole."""
+        rows = [self._row(outcome) for outcome in self.outcomes]
         return rows + [(missing, None, "not found", None, None) for missing in self.not_found]
+
+    def _row(self, outcome: Outcome) -> tuple[object, ...]:
+        name = self.names.get(outcome.app_id)
+        app = outcome.app_id[:SHORT_ID] if name else outcome.app_id
+        shown = clip(name, START_NAME_WIDTH) if name else None
+        return (app, shown, _result(outcome, self.dry_run), outcome.reason, outcome.reload_id)
 
     def summary(self) -> str:
         """One line: how many apps were selected and what became of them."""
@@ -223,6 +230,8 @@ def _act(
     if fence is not None:
         ctx.store.release_lease(fence)
         _record(ctx.store, start_id, outcomes, now)
+        if ctx.after_commit is not None:
+            ctx.after_commit()
     return outcomes
 
 

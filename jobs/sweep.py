@@ -6,19 +6,20 @@ only orders the I/O around it and works out what is settled and where the cursor
 
 from __future__ import annotations
 
-import secrets
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any
 
 from loguru import logger
 
-from jobs.chainfile import ChainFile
+from jobs.alerts import Cause
 from jobs.commit import build_commit, next_cursor, unsettled_runs
+from jobs.context import SweepContext, SweepSettings, new_sweep_id
+from jobs.deadline_sweep import sweep_deadlines
 from jobs.decide import AppFacts, decide
-from jobs.facts import FactSettings, Known, gather_facts
+from jobs.facts import Known, gather_facts
 from jobs.learn import (
     app_name_rows,
     chain_run_rows,
@@ -27,58 +28,21 @@ from jobs.learn import (
     with_chain_runs,
 )
 from jobs.lineage import chain_roots
-from jobs.progress import NoProgress, ReadProgress
+from jobs.raising import SweepEnd, aborted_record, record_abort, sweep_alerts
 from jobs.reading import EventReader
 from jobs.reconcile import reconcile_intents
 from jobs.report import Outcome, PhaseTimer, SweepReport
 from jobs.summary import log_recovery, log_summary, sweep_report, warn_lost_state
 from jobs.trigger import act_on_decisions
-from jobs.window import Memory, Window, WindowSettings, recovering_until, sweep_window
-from qlik.client import QlikClient
-from qlik.clock import SYSTEM_CLOCK, Clock
+from jobs.window import Memory, Window, recovering_until, sweep_window
 from qlik.errors import QlikError, RetryableError
 from qlik.events import FinishedReload
 from qlik.times import format_time
 from state.database import StateError
 from state.lease import Fence
-from state.store import HIGH_WATER, LATE_CHECK, RECOVERY, Store
-from state.watermark import Watermark
+from state.store import HIGH_WATER, LATE_CHECK, RECOVERY
 
-
-class SweepSettings(FactSettings, WindowSettings, Protocol):
-    """The settings a sweep reads."""
-
-    @property
-    def event_type(self) -> str: ...
-
-    @property
-    def auto_resolve_access(self) -> bool: ...
-
-    @property
-    def http_timeout_seconds(self) -> float: ...
-
-    @property
-    def max_sweep_minutes(self) -> float: ...
-
-
-@dataclass(frozen=True)
-class SweepContext:
-    """What a sweep works with, built once by the process and passed down."""
-
-    client: QlikClient
-    store: Store
-    settings: SweepSettings
-    chain: ChainFile = field(default_factory=ChainFile)
-    progress: ReadProgress = field(default_factory=NoProgress)
-    # Beside a database file: the highest cursor it ever committed (None in memory).
-    watermark: Watermark | None = None
-    # Times the sweep's duration and phases; ``now`` itself is handed to ``run_sweep``.
-    clock: Clock = SYSTEM_CLOCK
-
-
-def new_sweep_id(now: datetime) -> str:
-    """A sortable, unique sweep id such as ``20261122T101500Z-3fa9``."""
-    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+__all__ = ["SweepContext", "SweepSettings", "new_sweep_id", "run_sweep"]
 
 
 def run_sweep(
@@ -91,7 +55,8 @@ def run_sweep(
     """Run one sweep at ``now``; commit its results unless ``dry_run``.
 
     Whatever happens to one successor's start, what the sweep already did is committed. A
-    sweep that lost its lease to another sweeper (``LeaseLostError``) commits nothing.
+    sweep that lost its lease to another sweeper (``LeaseLostError``) commits nothing. One
+    that an error from the tenant ended is still recorded with its exit code.
     """
     sweep = _Sweep(ctx, new_sweep_id(now), now, ctx.clock.monotonic(), dry_run)
     try:
@@ -104,6 +69,8 @@ def run_sweep(
             ctx.clock.monotonic() - sweep.started,
             error,
         )
+        if isinstance(error, QlikError):
+            sweep.record_abort(error)
         raise
 
 
@@ -122,14 +89,20 @@ class _Sweep:
     recovery: datetime | None = None
     # The apps the sweep looked up (their names are kept for tables and alerts).
     apps: Mapping[str, AppFacts] = field(default_factory=dict)
+    # What an aborted sweep's record needs: its lease, calls and window so far.
+    fence: Fence | None = None
+    calls_before: Counter[str] = field(default_factory=Counter)
+    limited_before: int = 0
+    window: Window | None = None
 
     def run(self, since: datetime | None) -> SweepReport:
         ctx = self.ctx
-        calls_before = Counter(ctx.client.calls)
+        calls_before = self.calls_before = Counter(ctx.client.calls)
+        self.limited_before = ctx.client.rate_limited
         ctx.client.budget.start(ctx.settings.max_sweep_minutes * 60)
         phases = PhaseTimer(self.started, ctx.clock)
         # Read before reconciling: a sweeper that starts anything after this fences us out.
-        fence = None if self.dry_run else ctx.store.fence(self.sweep_id)
+        fence = self.fence = None if self.dry_run else ctx.store.fence(self.sweep_id)
         # Qlik counts starts over 5 minutes across processes: earlier sweeps' starts count too.
         ctx.client.seed_starts(ctx.store.recent_start_ages())
         # Interrupted starts are settled first, so nothing below can start them again.
@@ -137,6 +110,7 @@ class _Sweep:
         phases.lap("reconcile")
         cursor = ctx.store.cursor()
         window = sweep_window(cursor, ctx.settings, self.now, since, ctx.store.cursor(LATE_CHECK))
+        self.window = window
         reader = self._read_events(window, late_before=cursor)
         self.newest_read = reader.last_event_time
         phases.lap("read")
@@ -155,12 +129,30 @@ class _Sweep:
             facts_failed=facts_failed,
         )
         report.duration_s = self.ctx.clock.monotonic() - self.started
+        report.rate_limited = ctx.client.rate_limited - self.limited_before
+        report.app_names = {app_id: app.name for app_id, app in self.apps.items() if app.name}
         if fence is not None:
             self._commit(report, reader, unsettled, window=window, cursor=cursor, fence=fence)
         phases.lap("commit")
         report.phases_s = phases.laps
         log_summary(report, self.ctx.clock.monotonic() - self.started)
+        if fence is not None and ctx.after_commit is not None:
+            ctx.after_commit()
         return report
+
+    def record_abort(self, error: QlikError) -> None:
+        """Record this sweep with the error's exit code and ``sweep_failing`` when due (not a
+        dry run's; nothing if another sweeper took the lease meanwhile), then send alerts."""
+        ctx = self.ctx
+        if self.fence is None:
+            return
+        end = SweepEnd(self.sweep_id, self.now, error.exit_code, error=str(error))
+        calls = Counter(ctx.client.calls) - self.calls_before
+        elapsed = ctx.clock.monotonic() - self.started
+        record = aborted_record(end, elapsed, calls, self.window)
+        record["rate_limited"] = ctx.client.rate_limited - self.limited_before
+        if record_abort(ctx.store, ctx.alerting, record, end, self.fence) and ctx.after_commit:
+            ctx.after_commit()
 
     def _unsettled_apps(self) -> frozenset[str]:
         """Apps with an earlier start not known to have reached the tenant (dry run: looks)."""
@@ -246,6 +238,21 @@ class _Sweep:
         phases.lap("trigger")
         return outcomes, False
 
+    def _alerts(
+        self,
+        report: SweepReport,
+        reader: EventReader,
+        chain_runs: list[dict[str, Any]],
+        late: list[Cause],
+    ) -> list[dict[str, Any]]:
+        """The alerts this sweep raises, for the outbox in its own transaction."""
+        names = {app_id: app.name for app_id, app in self.apps.items()}
+        outcomes, runs = report.outcomes, reader.runs.values()
+        end = SweepEnd(
+            self.sweep_id, self.now, report.exit_code, outcomes, runs, chain_runs, names, late=late
+        )
+        return sweep_alerts(self.ctx.store, self.ctx.alerting, end)
+
     def _write_ahead(self) -> None:
         """Before the first start: a copy restored later must know these events were acted on."""
         if self.ctx.watermark is not None and self.newest_read is not None:
@@ -269,6 +276,12 @@ class _Sweep:
         commit.reload_outcomes = reload_outcome_rows(reader.runs.values())
         commit.chain_runs = chain_run_rows(report.outcomes, self.sweep_id, self.now)
         commit.app_names = app_name_rows(self.apps, self.now)
+        # An incomplete read, or a database that lost its memory, cannot see a day whole.
+        known_since = self.now if not reader.complete else self.recovery
+        runs = reader.runs.values()
+        deadlines = sweep_deadlines(ctx.store, ctx.deadlines, runs, self.now, known_since)
+        commit.deadline_days = deadlines.rows
+        commit.alerts = self._alerts(report, reader, commit.chain_runs, deadlines.late)
         if window.late_check and reader.complete:
             commit.late_checked_at = self.now
         commit.high_water, commit.recovering_until = self.high_water, self.recovery

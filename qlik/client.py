@@ -63,6 +63,11 @@ class QlikClient:
         """API calls made so far, by ``METHOD /path`` (retries included)."""
         return dict(self._sender.calls)
 
+    @property
+    def rate_limited(self) -> int:
+        """429 answers received so far: rate limits and "a reload is already pending" alike."""
+        return sum(self._sender.rate_limited.values())
+
     def seed_starts(self, ages_s: Iterable[float]) -> None:
         """Count the reload starts made in the last 5 minutes, ``ages_s`` seconds ago each.
 

@@ -76,6 +76,8 @@ class Sender:
     ) -> None:
         self.http = http
         self.calls = CallCounter()
+        # 429 answers received, by endpoint: the tenant's rate limits and pending starts alike.
+        self.rate_limited = CallCounter()
         self.budget = budget or Budget(clock.monotonic)
         self._retries = retries
         self._backoff_s = backoff_s
@@ -166,6 +168,8 @@ class Sender:
                 response = self.http.request(method, url, extensions=extensions, **kwargs)
         finally:
             self.limiter.release(tier)
+        if response.status_code == 429:
+            self.rate_limited.tally(counted_as)
         if response.status_code >= 400:
             try:
                 raise_for_answer(response, f"{method} {endpoint}")

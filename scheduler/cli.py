@@ -94,6 +94,35 @@ def _add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     sim.add_argument("--scenario", type=Path, metavar="FILE", help="scenario TOML or JSON file")
     sim.set_defaults(handler=commands.cmd_sim)
     _add_graph_and_start(sub, common)
+    _add_runs_and_health(sub, common)
+
+
+def _add_runs_and_health(sub: Any, common: argparse.ArgumentParser) -> None:
+    runs = sub.add_parser(
+        "runs", parents=[common], help="chain runs, newest first, with outcomes and times"
+    )
+    runs.add_argument("--json", action="store_true", help="print the runs as JSON")
+    runs.add_argument(
+        "--limit", type=int, default=20, metavar="N", help="how many runs (default 20)"
+    )
+    runs.add_argument("--app", metavar="ID", help="only runs with a reload of this app")
+    runs.set_defaults(handler=commands.cmd_runs)
+    health = sub.add_parser(
+        "health", parents=[common], help="exit 0 healthy, 1 unhealthy (for monitoring probes)"
+    )
+    health.add_argument(
+        "--max-age-minutes",
+        type=float,
+        metavar="N",
+        help="the newest successful sweep may be this old (default: 3 intervals, at least 15)",
+    )
+    health.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    health.set_defaults(handler=commands.cmd_health)
+    backup = sub.add_parser(
+        "backup", parents=[common], help="a consistent copy of the database, safe while sweeps run"
+    )
+    backup.add_argument("file", type=Path, metavar="FILE", help="where to write the copy")
+    backup.set_defaults(handler=commands.cmd_backup)
 
 
 def _add_graph_and_start(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -109,13 +138,25 @@ def _add_graph_and_start(sub: Any, common: argparse.ArgumentParser) -> None:
     doctor = sub.add_parser("doctor", parents=[common], help="check settings, tenant and chains")
     doctor.set_defaults(handler=commands.cmd_doctor)
     task = sub.add_parser(
-        "schedule-task", parents=[common], help="write a Windows Task Scheduler definition"
+        "schedule-task",
+        parents=[common],
+        help="sweep every N minutes: Task Scheduler XML, systemd units or a crontab line",
     )
     task.add_argument(
         "--every", type=int, required=True, metavar="N", help="minutes between sweeps"
     )
-    task.add_argument("--xml", type=Path, metavar="FILE", help="where to write the task XML")
-    task.add_argument("--name", default="reload-chain", help="task name (default reload-chain)")
+    task.add_argument(
+        "--format",
+        choices=("windows", "systemd", "cron"),
+        help="default: windows on Windows, systemd where it runs, else cron",
+    )
+    task.add_argument(
+        "--xml", type=Path, metavar="FILE", help="where to write the task XML (windows)"
+    )
+    task.add_argument("--name", help="task name (windows; default reload-chain)")
+    task.add_argument(
+        "--dir", type=Path, metavar="DIR", help="where to write the units (systemd; default .)"
+    )
     task.set_defaults(handler=commands.cmd_schedule_task)
 
 
@@ -163,7 +204,7 @@ def main(argv: Sequence[str] | None = None, clock: Clock = SYSTEM_CLOCK) -> int:
         code = 0
         try:
             runtime = Runtime.from_loaded(load(args.config, _setting_flags(args)), clock)
-            scrubber = Scrubber.for_settings(runtime.settings)
+            scrubber = runtime.scrubber()
             stdio.use(scrubber)
             configure_logging(
                 args.log_level,

@@ -29,6 +29,7 @@ from scheduler.settings import SettingsError
 from scheduler.simulate import serve
 from scheduler.status import show_status
 from scheduler.windows_task import write_task
+from state.backup import backup_database
 from state.database import StateError
 from state.history import history_of
 
@@ -51,7 +52,7 @@ def cmd_sweep(args: argparse.Namespace, runtime: Runtime) -> int:
     if args.json:
         print_json(report.as_json(), sys.stdout)
     else:
-        print_sweep(report, sys.stdout)
+        print_sweep(report, sys.stdout, report.app_names)
     return report.exit_code
 
 
@@ -98,7 +99,15 @@ def cmd_status(args: argparse.Namespace, runtime: Runtime) -> int:
 
 
 def cmd_schedule_task(args: argparse.Namespace, runtime: Runtime) -> int:
-    """``reload-chain schedule-task``: a Task Scheduler definition that sweeps every N minutes."""
+    """``reload-chain schedule-task``: sweeps every N minutes by Task Scheduler, systemd or cron."""
+    from scheduler.linux_task import chosen_format, write_linux_task
+    from scheduler.windows_task import DEFAULT_NAME
+
+    chosen = chosen_format(args)
+    if chosen != "windows":
+        return write_linux_task(chosen, args, sys.stdout, config=runtime.config_path)
+    if args.name is None:
+        args.name = DEFAULT_NAME
     return write_task(args, sys.stdout, now=runtime.clock.now(), config=runtime.config_path)
 
 
@@ -150,6 +159,28 @@ def cmd_start(args: argparse.Namespace, runtime: Runtime) -> int:
     else:
         print(table(START_HEADERS, report.rows()) + "\n" + report.summary())
     return report.exit_code
+
+
+def cmd_runs(args: argparse.Namespace, runtime: Runtime) -> int:
+    """``reload-chain runs``: chain runs, newest first, from the database (never created)."""
+    from scheduler.runs_view import show_runs
+
+    return show_runs(runtime, args, sys.stdout)
+
+
+def cmd_health(args: argparse.Namespace, runtime: Runtime) -> int:
+    """``reload-chain health``: 0 healthy, 1 unhealthy, from the database alone."""
+    from scheduler.health import check_health
+
+    return check_health(runtime, args, sys.stdout)
+
+
+def cmd_backup(args: argparse.Namespace, runtime: Runtime) -> int:
+    """``reload-chain backup FILE``: SQLite's online backup of the state database."""
+    done = backup_database(runtime.settings.database, args.file)
+    megabytes = done.size_bytes / 1_000_000
+    print(f"backed up {done.source} to {done.target} ({done.pages} pages, {megabytes:.1f} MB)")
+    return 0
 
 
 def _parse_since(value: str | None) -> datetime | None:

@@ -12,6 +12,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from jobs.chainfile import ChainFile, ChainFileError, parse_chain_file
+from jobs.deadline_config import DEADLINE_TABLE, Deadline, parse_deadlines
+from scheduler.alert_config import ALERT_TABLE, AlertRoute, parse_alerts
 from scheduler.settings import (
     CHAIN_TABLES,
     CONFIG_ENV,
@@ -59,11 +61,13 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class LoadedSettings:
-    """The settings, the file they were read from, and the chains it declares."""
+    """The settings, the file they were read from, and the chains and alerts it declares."""
 
     settings: Settings
     config_path: Path | None = None
     chain: ChainFile = field(default_factory=ChainFile)
+    alerts: tuple[AlertRoute, ...] = ()
+    deadlines: tuple[Deadline, ...] = ()
 
 
 def load(
@@ -81,7 +85,25 @@ def load(
         _file_layer(config_path, document) if config_path else Layer({}, {}),
     ]
     chain = _chain_file(config_path, document) if config_path else ChainFile()
-    return LoadedSettings(_merged(layers), config_path, chain)
+    alerts = _alerts(config_path, document) if config_path else ()
+    deadlines = _deadlines(config_path, document, chain) if config_path else ()
+    return LoadedSettings(_merged(layers), config_path, chain, alerts, deadlines)
+
+
+def _deadlines(path: Path, document: dict[str, Any], chain: ChainFile) -> tuple[Deadline, ...]:
+    if DEADLINE_TABLE not in document:
+        return ()
+    text = path.read_text(encoding="utf-8-sig")
+    try:
+        return parse_deadlines(document, text, str(path), chain.aliases)
+    except ChainFileError as error:
+        raise SettingsError(str(error)) from None
+
+
+def _alerts(path: Path, document: dict[str, Any]) -> tuple[AlertRoute, ...]:
+    if ALERT_TABLE not in document:
+        return ()
+    return parse_alerts(document, path.read_text(encoding="utf-8-sig"), str(path))
 
 
 def _chain_file(path: Path, document: dict[str, Any]) -> ChainFile:
@@ -137,7 +159,8 @@ def _env_layer(environ: Mapping[str, str]) -> Layer:
 
 
 def _file_layer(path: Path, document: Mapping[str, Any]) -> Layer:
-    values = {key: value for key, value in document.items() if key not in CHAIN_TABLES}
+    tables = CHAIN_TABLES | {ALERT_TABLE, DEADLINE_TABLE}
+    values = {key: value for key, value in document.items() if key not in tables}
     for key in PATH_KEYS:
         if isinstance(values.get(key), str):
             # Relative paths in the file are relative to the file, not to the working directory.

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TextIO, cast
 
-from jobs.report import SweepReport
+from jobs.report import Outcome, SweepReport
 from qlik.times import format_time
 from scheduler.scrub import Scrubber
+from state.history import NAME_WIDTH, SHORT_ID, app_label, clip
+
+# Reload ids are ObjectIds: their first characters are a timestamp shared by the reloads of one
+# second, their last ones tell them apart.
+RELOAD_TAIL = 8
 
 
 class ScrubbedStream:
@@ -120,8 +125,18 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def print_sweep(report: SweepReport, out: TextIO) -> None:
-    """A sweep's summary and its decisions, one line each."""
+def short_reload(reload_id: str) -> str:
+    """A reload id by its last characters, such as ``…6f1a2b3c`` (whole if that short)."""
+    return reload_id if len(reload_id) <= RELOAD_TAIL + 1 else "\u2026" + reload_id[-RELOAD_TAIL:]
+
+
+def print_sweep(report: SweepReport, out: TextIO, names: Mapping[str, str] | None = None) -> None:
+    """A sweep's summary and its decisions, one line each.
+
+    With ``names`` (app_id -> name, ``state.history.app_names``) apps are shown as
+    ``Sales (3fa9c1d2)`` (or ``3fa9c1d2`` when nameless) and reloads by their last characters,
+    to fit 80 columns; without ``names``, by their whole ids (``--json`` always has those).
+    """
     mode = " (dry run: nothing started, nothing recorded)" if report.dry_run else ""
     out.write(
         f"sweep {report.sweep_id}{mode}\n"
@@ -130,13 +145,27 @@ def print_sweep(report: SweepReport, out: TextIO) -> None:
         f"{report.events_invalid} invalid, {report.sources} source apps\n"
     )
     if report.outcomes:
-        rows = [
-            (o.app_id, o.decision, o.reason, o.reload_id, ", ".join(o.candidate.source_apps))
-            for o in report.outcomes
-        ]
+        rows = [_sweep_row(outcome, names) for outcome in report.outcomes]
         out.write(table(("app", "decision", "reason", "reload", "sources"), rows) + "\n")
     else:
         out.write("no successors to decide\n")
     calls = ", ".join(f"{endpoint} {count}" for endpoint, count in sorted(report.api_calls.items()))
     total = sum(report.api_calls.values())
     out.write(f"{total} API calls ({calls or 'none'}) in {report.duration_s:.2f}s\n")
+
+
+def _sweep_row(outcome: Outcome, names: Mapping[str, str] | None) -> tuple[object, ...]:
+    sources = outcome.candidate.source_apps
+    if names is None:
+        return (
+            outcome.app_id,
+            outcome.decision,
+            outcome.reason,
+            outcome.reload_id,
+            ", ".join(sources),
+        )
+    name = names.get(outcome.app_id)
+    reload_id = short_reload(outcome.reload_id) if outcome.reload_id else None
+    shown = [clip(names[app], NAME_WIDTH) if app in names else app[:SHORT_ID] for app in sources]
+    label = app_label(outcome.app_id, name)
+    return (label, outcome.decision, outcome.reason, reload_id, ", ".join(shown))

@@ -1,6 +1,7 @@
 """The runtime: what every command works with, built once in ``main()`` and closed there.
 
-It holds the settings, the chains of the settings file, the file they came from and the clock,
+It holds the settings, the chains and alerts of the settings file, the file they came from and
+the clock,
 and it opens the tenant client and the state database on first use and closes them, whatever
 happens, when ``main()`` leaves its ``with`` block. No command builds a client or opens a
 database of its own, so every one of them gets the same timeouts, concurrency, rate limits,
@@ -9,6 +10,7 @@ scrubbing and clock.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,13 +18,18 @@ from types import TracebackType
 
 from sqlite_utils import Database
 
+from jobs.alerts import Alerting
 from jobs.chainfile import ChainFile
+from jobs.deadline_config import Deadline
 from jobs.reconcile import in_flight_window
 from jobs.sweep import SweepContext
 from qlik.client import QlikClient, connect
 from qlik.clock import SYSTEM_CLOCK, Clock
 from qlik.limits import RateLimits
+from scheduler.alert_config import AlertRoute, alert_secrets
+from scheduler.alerting import Notifier
 from scheduler.config import LoadedSettings
+from scheduler.metrics import after_sweep
 from scheduler.scrub import Scrubber
 from scheduler.settings import Settings
 from state.database import check_integrity, open_database, open_existing
@@ -44,17 +51,26 @@ class Runtime:
     config_path: Path | None = None
     clock: Clock = SYSTEM_CLOCK
     rate_limits: RateLimits | None = None
+    alerts: tuple[AlertRoute, ...] = ()
+    deadlines: tuple[Deadline, ...] = ()
     _client: QlikClient | None = field(default=None, init=False, repr=False)
     _resources: ExitStack = field(default_factory=ExitStack, init=False, repr=False)
 
     @classmethod
     def from_loaded(cls, loaded: LoadedSettings, clock: Clock = SYSTEM_CLOCK) -> Runtime:
         """The runtime of what ``scheduler.config.load`` read."""
-        return cls(loaded.settings, loaded.chain, loaded.config_path, clock)
+        return cls(
+            loaded.settings,
+            loaded.chain,
+            loaded.config_path,
+            clock,
+            alerts=loaded.alerts,
+            deadlines=loaded.deadlines,
+        )
 
-    def derived(self, settings: Settings) -> Runtime:
+    def derived(self, settings: Settings, alerts: tuple[AlertRoute, ...] = ()) -> Runtime:
         """A runtime with the same clock for other settings (the demo's simulated tenant)."""
-        return Runtime(settings, clock=self.clock)
+        return Runtime(settings, clock=self.clock, alerts=alerts)
 
     def client(self) -> QlikClient:
         """The tenant client, built from the settings on first use."""
@@ -93,19 +109,45 @@ class Runtime:
             self._resources.callback(db.close)
         return db
 
+    def scrubber(self) -> Scrubber:
+        """The scrubber of every output: the settings' secrets and the alert URLs'."""
+        return Scrubber.for_settings(self.settings, alert_secrets(self.alerts))
+
     def sweep_context(self, db: Database) -> SweepContext:
-        """What a sweep or a ``start`` works with, on ``db``."""
+        """What a sweep or a ``start`` works with, on ``db``; its alerts are sent after each
+        commit."""
         in_memory = db.conn.execute("pragma database_list").fetchone()[2] == ""
         store = Store(
             db,
             str(self.settings.database),
-            Scrubber.for_settings(self.settings).scrub,
+            self.scrubber().scrub,
             in_flight_s=in_flight_window(self.settings.http_timeout_seconds),
         )
         watermark = None if in_memory else Watermark(self.settings.database)
         return SweepContext(
-            self.client(), store, self.settings, self.chain, watermark=watermark, clock=self.clock
+            self.client(),
+            store,
+            self.settings,
+            self.chain,
+            watermark=watermark,
+            clock=self.clock,
+            alerting=Alerting(self.alerts, self.settings.tenant_url or ""),
+            after_commit=self._after_commit(store),
+            deadlines=self.deadlines,
         )
+
+    def _after_commit(self, store: Store) -> Callable[[], None]:
+        """After each commit: the metrics file rewritten, then the pending alerts sent.
+
+        Neither raises: a failure is a WARNING line and never a sweep's exit code.
+        """
+        notifier = Notifier(self.alerts, store, self.clock)
+
+        def after_commit() -> None:
+            after_sweep(store.db, self.settings)
+            notifier.deliver_pending()
+
+        return after_commit
 
     def close(self) -> None:
         """Close the client and every database opened, the last opened first."""

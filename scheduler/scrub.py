@@ -7,8 +7,9 @@ body echoing the ``Authorization`` header, a traceback) is covered.
 
 What is replaced by ``[redacted]``:
 
-- each configured secret (API key, OAuth client secret) of at least ``MIN_SECRET_LENGTH``
-  characters, also in the spellings it takes inside JSON, ``repr()``, bytes reprs and URLs;
+- each configured secret (API key, OAuth client secret, the passwords and tokens of the alert
+  URLs) of at least ``MIN_SECRET_LENGTH`` characters, also in the spellings it takes inside
+  JSON, ``repr()``, bytes reprs and URLs;
 - the token after ``Bearer`` (any case), in prose, headers (``Authorization: Bearer x``), quoted
   header dumps (``b'Bearer x\\r\\n'``) and JSON (``"Authorization": "Bearer x"``);
 - the value of an ``access_token``, ``refresh_token`` or ``id_token`` field (an OAuth token
@@ -52,14 +53,15 @@ class Scrubber:
         self._secrets = tuple(usable)
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> Scrubber:
-        """A scrubber for the API key and the OAuth client secret of ``settings``, when set."""
+    def for_settings(cls, settings: Settings, more: Iterable[str] = ()) -> Scrubber:
+        """A scrubber for the API key and the OAuth client secret of ``settings``, when set,
+        and ``more`` secrets (the alert URLs': ``scheduler.alert_config.alert_secrets``)."""
         secrets = [
             secret.get_secret_value()
             for secret in (settings.api_key, settings.client_secret)
             if secret is not None
         ]
-        return cls(secrets)
+        return cls([*secrets, *more])
 
     def scrub(self, text: str) -> str:
         """``text`` with every secret and bearer token replaced by ``[redacted]``."""

@@ -49,8 +49,9 @@ ENVIRONMENT: dict[str, str] = {
     "late_check_minutes": "RELOAD_CHAIN_LATE_CHECK_MINUTES",
     "max_sweep_minutes": "RELOAD_CHAIN_MAX_SWEEP_MINUTES",
     "max_active_reloads": "RELOAD_CHAIN_MAX_ACTIVE_RELOADS",
+    "metrics_file": "RELOAD_CHAIN_METRICS_FILE",
 }
-PATH_KEYS = ("database", "log_file")
+PATH_KEYS = ("database", "log_file", "metrics_file")
 
 
 DAY_MINUTES = 24 * 60
@@ -101,6 +102,8 @@ class Settings(BaseSettings):
     max_sweep_minutes: float = Field(30.0, ge=1, le=DAY_MINUTES)
     # Start only while fewer reloads than this are active in the tenant (None: no limit).
     max_active_reloads: int | None = Field(None, ge=1, le=10_000)
+    # A Prometheus text file rewritten after each sweep (None: none is written).
+    metrics_file: Path | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -114,7 +117,7 @@ class Settings(BaseSettings):
         """Only the values merged by ``load_settings``, which reads environment and file itself."""
         return (init_settings,)
 
-    @field_validator("database", "log_file")
+    @field_validator("database", "log_file", "metrics_file")
     @classmethod
     def _expand_home(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None

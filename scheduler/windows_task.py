@@ -20,6 +20,7 @@ from scheduler.settings import SettingsError
 
 NAMESPACE = "http://schemas.microsoft.com/windows/2004/02/mit/task"
 DEFAULT_XML = "reload-chain-task.xml"
+DEFAULT_NAME = "reload-chain"  # the task name without --name
 # A repetition under one day; a sweep once a day or less often is a calendar trigger's job.
 MAX_EVERY = 1439
 # Characters Windows forbids in file names, and so in task names; "\" separates task folders.
@@ -38,9 +39,9 @@ def write_task(args: argparse.Namespace, out: TextIO, *, now: datetime, config: 
     """
     check_every(args.every)
     check_name(args.name)
-    config = _absolute(config) if config is not None else None
-    target = _absolute(args.xml if args.xml is not None else Path(DEFAULT_XML))
-    root = task_xml(args.every, now, config, _absolute(Path.cwd()))
+    config = absolute(config) if config is not None else None
+    target = absolute(args.xml if args.xml is not None else Path(DEFAULT_XML))
+    root = task_xml(args.every, now, config, absolute(Path.cwd()))
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(encode(root))
@@ -145,11 +146,11 @@ def duration(minutes: int) -> str:
 def program() -> tuple[Path, list[str]]:
     """The installed ``reload-chain`` script, else this Python with ``-m scheduler``."""
     script = "reload-chain.exe" if os.name == "nt" else "reload-chain"
-    python = _absolute(Path(sys.executable))
+    python = absolute(Path(sys.executable))
     # Scripts\ (Windows) or bin/ of this environment; a venv's python sits in it too.
     for folder in (Path(sysconfig.get_path("scripts")), python.parent):
         if (folder / script).is_file():
-            return _absolute(folder / script), []
+            return absolute(folder / script), []
     return python, ["-m", "scheduler"]
 
 
@@ -167,7 +168,8 @@ def encode(task: ET.Element) -> bytes:
     return codecs.BOM_UTF16_LE + document.encode("utf-16-le")
 
 
-def _absolute(path: Path) -> Path:
+def absolute(path: Path) -> Path:
+    """``path`` made absolute against the working directory, links kept as they are."""
     # abspath, not resolve(): resolve() follows links, and a venv's python is a link to the
     # base interpreter, outside the venv; on Windows it also turns mapped drives into UNC paths.
     return Path(os.path.abspath(path))

@@ -3,11 +3,13 @@
 "Repeatedly skipped" means: an app's newest ledger rows are all ``skipped`` or ``failed``
 with one and the same reason, at least ``min_times`` of them in a row. The run ends at the
 newest row that differs (another reason, a start, an intent), so an app that was started
-once in between is not reported. The database keeps no app names, so apps are named by id.
+once in between is not reported. Apps are named as the sweeps last saw them (``app_names``,
+written by each sweep from what it looked up): no call to the tenant.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +21,11 @@ from state.database import open_existing, state_errors
 from state.store import Store
 
 MIN_TIMES = 3
+# Tables name an app ``Sales (3fa9c1d2)``: the name clipped to this, the id's first characters.
+NAME_WIDTH = 15
+SHORT_ID = 8
+# SQLite limits the variables of one statement.
+_CHUNK = 500
 
 # Each app's ledger rows newest first, numbered; the run is every row newer than the newest
 # one that breaks it. Ordered by (app_id, updated_at) so an index on those columns serves it.
@@ -79,6 +86,17 @@ class History:
     )
     # Starts not yet known to have reached the tenant; their apps are not started meanwhile.
     unsettled: list[str] = field(default_factory=list)
+    # app_id -> name, for the apps above whose name a sweep has seen.
+    names: dict[str, str] = field(default_factory=dict)
+
+    def name_of(self, app_id: str | None) -> str | None:
+        """The app's name as a sweep last saw it, or None."""
+        return self.names.get(app_id) if app_id else None
+
+    def app_ids(self) -> set[str]:
+        """Every app the decisions, the repeated skips and the unsettled starts name."""
+        ids = {row["app_id"] for row in self.decisions if row.get("app_id")}
+        return ids | {skip.app_id for skip in self.repeatedly_skipped} | set(self.unsettled)
 
 
 def late_events(db: Database, where: str = "state database") -> dict[str, Any]:
@@ -106,6 +124,39 @@ def repeatedly_skipped(
         RepeatedSkip(app, decision, reason, times, since, last, detail or "")
         for app, decision, reason, detail, times, since, last in rows
     ]
+
+
+def app_names(
+    db: Database, app_ids: Iterable[str], where: str = "state database"
+) -> dict[str, str]:
+    """app_id -> name for those of ``app_ids`` a sweep looked up (none before migration 0006)."""
+    wanted = sorted(set(app_ids))
+    names: dict[str, str] = {}
+    with state_errors(where):
+        if not wanted or not db.table("app_names").exists():
+            return names
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            sql = f"select app_id, name from app_names where app_id in ({marks})"
+            names.update((app_id, name) for app_id, name in db.execute(sql, chunk) if name)
+    return names
+
+
+def clip(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, the last one an ellipsis when it was longer."""
+    return text if len(text) <= width else text[: width - 1] + "\u2026"
+
+
+def app_label(
+    app_id: str, name: str | None, *, width: int = NAME_WIDTH, full_id: bool = False
+) -> str:
+    """How a table names an app: ``Sales (3fa9c1d2)``, or its id alone when no name is known.
+
+    Ids are cut to their first ``SHORT_ID`` characters unless ``full_id``.
+    """
+    shown = app_id if full_id else app_id[:SHORT_ID]
+    return f"{clip(name, width)} ({shown})" if name else shown
 
 
 def read_history(path: Path, **limits: int) -> History:
@@ -138,9 +189,10 @@ def history_of(
     history.repeatedly_skipped = repeatedly_skipped(db, min_times=min_times, where=where)
     history.late = late_events(db, where)
     history.unsettled = sorted({row.app_id for row in store.unfinished_intents()})
+    history.names = app_names(db, history.app_ids(), where)
     return history
 
 
-def skip_as_json(skip: RepeatedSkip) -> dict[str, Any]:
-    """The ``repeatedly_skipped`` entry of ``status --json``."""
-    return asdict(skip)
+def skip_as_json(skip: RepeatedSkip, name: str | None = None) -> dict[str, Any]:
+    """The ``repeatedly_skipped`` entry of ``status --json``, with the app's name if known."""
+    return asdict(skip) | {"app_name": name}

@@ -76,9 +76,7 @@ class StoreReads(StateAccess):
                 tuple(json.loads(reloads or "[]")),
                 chain_run_id,
             )
-            for reload_id, app_id, sources, reloads, chain_run_id in self._rows_in(
-                sql, reload_ids
-            )
+            for reload_id, app_id, sources, reloads, chain_run_id in self._rows_in(sql, reload_ids)
         }
 
     def last_successes(self, app_ids: Iterable[str]) -> dict[str, datetime]:

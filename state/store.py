@@ -89,6 +89,47 @@ class Store(StoreReads):
             self._set_cursor(HIGH_WATER, commit.high_water, now)
             self._set_cursor(RECOVERY, commit.recovering_until, now)
 
+    def record_aborted_sweep(
+        self,
+        sweep: dict[str, Any],
+        alerts: list[dict[str, Any]],
+        now: datetime,
+        fence: Fence | None = None,
+    ) -> None:
+        """Record a sweep that ended with an error, and the alerts it raised, at once.
+
+        With a ``fence``, nothing is written if another sweeper took the lease meanwhile.
+        """
+        with self._fenced(fence, lease.release, now):
+            self._upsert("alerts", alerts, "alert_id")
+            self.db.table("sweeps").upsert(sweep, pk="sweep_id")
+
+    def alert_sent(self, alert_id: str, sent_at: datetime) -> None:
+        """An outbox row was delivered to its destination."""
+        with self.db.atomic():
+            self.db.execute(
+                "update alerts set state = 'sent', sent_at = ?, attempts = coalesce(attempts, 0)"
+                " + 1, last_error = null where alert_id = ?",
+                [format_time(sent_at), alert_id],
+            )
+
+    def alert_failed(self, alert_id: str, error: str) -> None:
+        """A delivery of an outbox row failed: counted, and why kept (scrubbed)."""
+        with self.db.atomic():
+            self.db.execute(
+                "update alerts set attempts = coalesce(attempts, 0) + 1, last_error = ?"
+                " where alert_id = ?",
+                [self.scrub(error), alert_id],
+            )
+
+    def expire_alerts(self, alert_ids: Iterable[str]) -> None:
+        """These outbox rows will never be delivered (too old, or their route is gone)."""
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "update alerts set state = 'expired' where alert_id = ? and state = 'pending'",
+                [(alert_id,) for alert_id in alert_ids],
+            )
+
     def _record_learned(self, commit: SweepCommit) -> None:
         """Outcomes of started reloads, chain runs, names, the outbox, deadline days."""
         self.db.conn.executemany(

@@ -112,7 +112,9 @@ def test_rejected_api_key_exits_2_and_changes_nothing(
     assert "401" in captured.err
     assert "secret-key-123" not in captured.err + captured.out
     db = open_database(database)
-    assert db.table("sweeps").count == 0 and db.table("cursor").count == 0
+    # SPEC 5: the sweep is recorded with its exit code; nothing else changed.
+    assert [row["exit_code"] for row in db.table("sweeps").rows] == [2]
+    assert db.table("cursor").count == 0 and db.table("ledger").count == 0
     db.close()
 
 

@@ -379,6 +379,26 @@ def test_start_reload_429_with_retry_after_is_the_rate_limit_not_pending(
     assert sleeps == []
 
 
+def test_every_429_answer_is_counted_retried_read_pending_and_limited_start_alike(
+    router: respx.MockRouter, client: QlikClient
+) -> None:
+    space = {"id": "s1", "name": "Finance", "type": "managed"}
+    limited = httpx.Response(429, headers={"Retry-After": "2"})
+    router.get("/api/v1/spaces/s1").mock(side_effect=[limited, httpx.Response(200, json=space)])
+    pending = httpx.Response(429, json={"errors": [{"code": "RELOADS-429", "title": "Pending"}]})
+    router.post("/api/v1/reloads").mock(side_effect=[pending, limited])
+    assert client.rate_limited == 0
+
+    assert client.space("s1") is not None
+    assert client.rate_limited == 1  # the retry's 200 is not one
+    assert client.start_reload(A).kind == "pending"
+    with pytest.raises(RateLimitedError):
+        client.start_reload(A)
+
+    assert client.rate_limited == 3
+    assert client.calls == {"GET /api/v1/spaces/{spaceId}": 2, "POST /api/v1/reloads": 2}
+
+
 @pytest.mark.parametrize(
     ("status", "code", "kind"),
     [

@@ -465,7 +465,8 @@ def test_bad_api_key_exits_2_changes_nothing_and_never_shows_the_key(tmp_path: P
         assert done.stderr.strip(), "no message says what went wrong"
         assert wrong_key not in done.stdout
         assert wrong_key not in done.stderr
-        assert table_counts(db) == dict.fromkeys(STATE_TABLES, 0)
+        # SPEC 5: the sweep is recorded with its exit code; nothing else changed.
+        assert table_counts(db) == dict.fromkeys(STATE_TABLES, 0) | {"sweeps": 1}
         assert started(sim) == {}
 
 

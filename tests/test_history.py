@@ -12,7 +12,16 @@ from sqlite_utils import Database
 
 from qlik.times import format_time
 from state.database import StateError, open_database
-from state.history import RepeatedSkip, read_history, repeatedly_skipped
+from state.history import (
+    RepeatedSkip,
+    app_label,
+    app_names,
+    clip,
+    history_of,
+    read_history,
+    repeatedly_skipped,
+    skip_as_json,
+)
 from state.store import LedgerRow, Store, SweepCommit
 
 MONDAY = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -158,3 +167,61 @@ def test_history_of_an_existing_database(tmp_path: Path) -> None:
     ]
     assert len(history.decisions) == 3
     assert [skip.times for skip in history.repeatedly_skipped] == [3]
+
+
+# --- issue 14 item 5: app names without a call, sweeps whatever their record holds ------------
+
+
+def test_app_names_are_those_the_sweeps_saw_and_none_for_the_others(db: Database) -> None:
+    names = [
+        {"app_id": f"app-{n}", "name": f"App {n}", "updated_at": format_time(MONDAY)}
+        for n in range(1200)  # more than one statement's variables
+    ]
+    record = {"sweep_id": "s1", "started_at": format_time(MONDAY)}
+    Store(db).commit_sweep(SweepCommit(sweep=record, app_names=names), MONDAY)
+
+    wanted = [f"app-{n}" for n in range(0, 1200, 7)] + ["app-unknown"]
+    found = app_names(db, wanted)
+
+    assert found == {f"app-{n}": f"App {n}" for n in range(0, 1200, 7)}
+    assert app_names(db, []) == {}
+
+
+def test_history_names_the_apps_it_shows(db: Database) -> None:
+    denied(db, 3)
+    names = [{"app_id": APP, "name": "Accounts Payable", "updated_at": format_time(MONDAY)}]
+    Store(db).commit_sweep(SweepCommit(sweep={"sweep_id": "s-names"}, app_names=names), MONDAY)
+
+    history = history_of(db, "test")
+
+    assert history.names == {APP: "Accounts Payable"}
+    assert history.name_of(APP) == "Accounts Payable"
+    assert history.name_of("app-other") is None and history.name_of(None) is None
+    assert skip_as_json(history.repeatedly_skipped[0], "Accounts Payable")["app_name"] == (
+        "Accounts Payable"
+    )
+
+
+def test_a_sweep_record_without_counts_is_listed_with_the_others(db: Database) -> None:
+    denied(db, 2)
+    aborted = {"sweep_id": "aborted", "started_at": format_time(MONDAY + timedelta(hours=5))}
+    aborted |= {"exit_code": 2, "decisions": None, "api_calls": None, "events_read": None}
+    Store(db).commit_sweep(SweepCommit(sweep=aborted), MONDAY + timedelta(hours=5))
+
+    history = history_of(db, "test")
+
+    assert len(history.sweeps) == 3
+    assert history.sweeps[0]["sweep_id"] == "aborted"
+    assert history.sweeps[0]["decisions"] is None and history.sweeps[0]["exit_code"] == 2
+
+
+def test_an_app_label_is_its_name_clipped_and_its_short_id() -> None:
+    guid = "a281c98c-fa79-516a-8b66-1d91e2762055"
+    assert app_label(guid, "General Ledger") == "General Ledger (a281c98c)"
+    assert app_label(guid, "Accounts Payable and Receivable") == "Accounts Payab\u2026 (a281c98c)"
+    assert app_label(guid, "Accounts Payable", width=30, full_id=True) == (
+        f"Accounts Payable ({guid})"
+    )
+    assert app_label(guid, None) == "a281c98c"
+    assert app_label(guid, "", full_id=True) == guid
+    assert clip("exactly", 7) == "exactly" and clip("too long", 7) == "too lo\u2026"

@@ -144,8 +144,10 @@ def test_a_reload_queued_past_the_margin_can_only_cost_a_redundant_start(
     tight = decide(world.runs, as_needs_say(world), world.knobs, world.now)
 
     for mine, exact in zip(outcomes(tight), outcomes(unbounded), strict=True):
-        # Never a skipped start: at worst "fresh" missed, and a later start deferred for it.
+        # Never a skipped start: at worst "fresh" missed, and a later start deferred for it
+        # (or that start itself deferred, when max_active_reloads leaves no room for it).
         assert mine == exact or (exact[2], mine[2]) in {
             ("fresh", "triggered"),
+            ("fresh", "deferred"),
             ("triggered", "deferred"),
         }

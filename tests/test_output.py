@@ -15,7 +15,14 @@ from rich.progress import Progress
 from jobs.decide import Candidate
 from jobs.report import Outcome, SweepReport
 from qlik.events import FinishedReload
-from scheduler.output import ScrubbedStdio, ScrubbedStream, print_json, print_sweep, table
+from scheduler.output import (
+    ScrubbedStdio,
+    ScrubbedStream,
+    print_json,
+    print_sweep,
+    short_reload,
+    table,
+)
 from scheduler.scrub import Scrubber
 
 T0 = datetime(2026, 11, 22, 9, 55, tzinfo=UTC)
@@ -123,6 +130,39 @@ def test_print_sweep_without_outcomes() -> None:
     lines = out.getvalue().splitlines()
     assert lines[2] == "no successors to decide"
     assert lines[3] == "0 API calls (none) in 0.00s"
+
+
+NAMED = "a281c98c-fa79-516a-8b66-1d91e2762055"
+SOURCE = "12d5511a-7425-5e02-8619-fc5e6740a040"
+NAMELESS = "0f0f0f0f-1234-4abc-8def-0123456789ab"
+
+
+def test_print_sweep_with_names_fits_80_columns() -> None:
+    out = io.StringIO()
+    names = {NAMED: "Accounts Payable and Receivable", SOURCE: "Finance transform"}
+    rep = report(
+        dry_run=False,
+        outcomes=[
+            outcome(
+                NAMED, (SOURCE,), "triggered", "triggered", reload_id="65a1b2c3d4e5f60718293a4b"
+            ),
+            outcome(NAMELESS, (SOURCE,), "skipped", "access_denied"),
+        ],
+    )
+    print_sweep(rep, out, names)
+    lines = out.getvalue().splitlines()
+    assert lines[2].split() == ["APP", "DECISION", "REASON", "RELOAD", "SOURCES"]
+    assert lines[3].split() == [
+        "Accounts", "Payab\u2026", "(a281c98c)", "triggered", "triggered", "\u202618293a4b",
+        "Finance", "transf\u2026",
+    ]  # fmt: skip
+    assert lines[4].split()[:3] == [NAMELESS[:8], "skipped", "access_denied"]
+    assert max(len(line) for line in lines[2:5]) <= 80
+
+
+def test_a_reload_is_shown_by_its_last_characters() -> None:
+    assert short_reload("65a1b2c3d4e5f60718293a4b") == "\u202618293a4b"
+    assert short_reload("r9") == "r9"
 
 
 # Issue 11 item 6: while main() runs, stdout and stderr pass on only scrubbed text.

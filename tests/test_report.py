@@ -123,6 +123,7 @@ def test_as_record_fields() -> None:
         "exit_code": 0,
         "late_events": 0,
         "late_worst_s": 0.0,
+        "rate_limited": 0,
     }
 
 

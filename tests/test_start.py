@@ -20,12 +20,15 @@ import httpx
 import pytest
 
 from jobs.decide import Candidate, TenantFacts, decide_bare
+from jobs.report import Outcome
+from jobs.start import HEADERS as START_HEADERS
 from jobs.start import StartReport, invalid_ids, new_start_id, run_start
 from jobs.sweep import SweepContext
 from qlik.client import connect
 from qlik.clock import SYSTEM_CLOCK
 from scheduler.cli import main
 from scheduler.lock import sweep_lock
+from scheduler.output import table
 from scheduler.settings import Settings
 from simulator.scenario import AppSpec, ReloadSpec, Scenario, SpaceSpec
 from simulator.server import SimulatorServer
@@ -190,6 +193,30 @@ def test_dry_run_starts_nothing_and_writes_nothing(ctx: SweepContext, tenant: Fa
     assert answer["started"] == [{"app_id": a, "name": "App 1", "reload_id": None}]
     assert answer["skipped"] == [{"app_id": b, "name": "App 2", "reason": "tolerance"}]
     assert report.rows()[1][1:3] == ("App 1", "would start")
+
+
+def test_start_table_names_apps_briefly_and_fits_80_columns() -> None:
+    named, nameless = "a281c98c-fa79-516a-8b66-1d91e2762055", UNKNOWN
+    outcomes = [
+        Outcome(Candidate(named, runs=()), "triggered", "triggered", reload_id=SCRIPT_ID),
+        Outcome(Candidate(SCRIPT_ID, runs=()), "skipped", "access_denied"),
+        Outcome(Candidate(nameless, runs=()), "failed", "rejected"),
+    ]
+    names = {named: "Accounts Payable and Receivable", SCRIPT_ID: "Finance extract"}
+    report = StartReport("start-1", False, outcomes, names, ["tag:month-end-close"], 3)
+
+    rows = report.rows()
+
+    assert rows[0][:3] == ("a281c98c", "Accounts Payabl\u2026", "started")
+    assert rows[0][4] == SCRIPT_ID  # the reload started, whole
+    assert rows[1][:2] == (SCRIPT_ID[:8], "Finance extract")
+    assert rows[2][:2] == (nameless, None)  # nothing else names it: the whole id
+    assert rows[3][:3] == ("tag:month-end-close", None, "not found")
+    text = table(START_HEADERS, rows[:2])
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert report.as_json()["started"] == [
+        {"app_id": named, "name": "Accounts Payable and Receivable", "reload_id": SCRIPT_ID}
+    ]
 
 
 def test_a_pending_reload_is_skipped_as_running(ctx: SweepContext, tenant: FakeTenant) -> None:

@@ -198,7 +198,10 @@ def test_a_refused_key_aborts_with_one_error_line_and_moves_nothing(
     assert match["error"] == str(raised.value)
     assert summaries(lines) == []  # no "done" line for a sweep that did not finish
     assert ctx.store.cursor() == cursor
-    assert ctx.store.recent_sweeps() == sweeps_before
+    # SPEC 5: the aborted sweep is recorded with its exit code, the earlier ones unchanged.
+    aborted_sweep, *earlier = ctx.store.recent_sweeps()
+    assert (aborted_sweep["sweep_id"], aborted_sweep["exit_code"]) == (match["id"], 2)
+    assert earlier == sweeps_before
     assert tenant.started == [b]
 
 
@@ -214,7 +217,7 @@ def test_the_first_sweep_aborted_leaves_no_cursor(
     assert ABORTED.fullmatch(aborted.message) is not None
     assert "401" in aborted.message
     assert ctx.store.cursor() is None
-    assert ctx.store.recent_sweeps() == []
+    assert [sweep["exit_code"] for sweep in ctx.store.recent_sweeps()] == [2]
 
 
 def test_a_failed_commit_aborts_with_the_state_error(

@@ -286,7 +286,8 @@ def test_cli_writes_the_task_with_a_relative_config(
     folder = Path.cwd() / "my settings & more"
     folder.mkdir()
     (folder / "prod.toml").write_text(SETTINGS, encoding="utf-8")
-    argv = ["--config", "my settings & more/prod.toml", "schedule-task", "--every", "15"]
+    argv = ["--config", "my settings & more/prod.toml", "schedule-task", "--format", "windows"]
+    argv += ["--every", "15"]
     assert main([*argv, "--xml", str(tmp_path / "task.xml"), "--name", "Qlik chain"]) == 0
     root = parse(tmp_path / "task.xml")
     expected = f'--config "{folder / "prod.toml"}" sweep'
@@ -300,7 +301,7 @@ def test_cli_writes_the_task_with_a_relative_config(
 def test_cli_default_writes_beside_the_settings(
     settings_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["schedule-task", "--every", "5"]) == 0
+    assert main(["schedule-task", "--format", "windows", "--every", "5"]) == 0
     path = Path.cwd() / DEFAULT_XML
     assert text(parse(path), "t:Triggers/t:TimeTrigger/t:Repetition/t:Interval") == "PT5M"
     assert f'schtasks /Create /XML "{path}" /TN "reload-chain"' in capsys.readouterr().out
