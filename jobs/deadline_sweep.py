@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlite_utils import Database
+
 from jobs.alerts import Cause
 from jobs.deadline_config import Deadline
-from jobs.deadlines import Late, deadline_apps, judge, judged_since
+from jobs.deadlines import Late, deadline_apps, deadline_status, judge, judged_since
 from qlik.events import FinishedReload
 from qlik.times import format_time
 from state.deadline_reads import DeadlineReads
@@ -54,6 +56,18 @@ def sweep_deadlines(
         earlier = reads.successes_since(apps, since)
         verdict = judge(deadlines, [*read, *earlier], known, now, known_since=known_since)
     return DeadlineOutcome(verdict.records(), [_cause(late) for late in verdict.late])
+
+
+def deadline_states(
+    db: Database | None, where: str, deadlines: Sequence[Deadline], now: datetime
+) -> list[dict[str, Any]]:
+    """Each deadline app's state today, for ``status``: the JSON keys and a few words."""
+    if not deadlines:
+        return []
+    since = judged_since(now).date().isoformat()
+    rows = DeadlineReads(db, where).deadline_days(deadline_apps(deadlines), since) if db else []
+    states = deadline_status(deadlines, rows, now)
+    return [state.as_dict() | {"summary": state.describe()} for state in states]
 
 
 def _cause(late: Late) -> Cause:

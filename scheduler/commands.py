@@ -9,6 +9,7 @@ from datetime import datetime
 
 from loguru import logger
 
+from jobs.deadline_sweep import deadline_states
 from jobs.graph import build_graph
 from jobs.graph_render import to_dot, to_json, to_mermaid
 from jobs.progress import ReadProgress
@@ -94,7 +95,9 @@ def cmd_run(args: argparse.Namespace, runtime: Runtime) -> int:
 def cmd_status(args: argparse.Namespace, runtime: Runtime) -> int:
     """``reload-chain status``: cursor, last sweeps and recent decisions from the database."""
     # A database that does not exist yet is not created: status then says "no sweep yet".
-    history = history_of(runtime.existing_database(), str(runtime.settings.database))
+    db, where = runtime.existing_database(), str(runtime.settings.database)
+    history = history_of(db, where)
+    history.deadlines = deadline_states(db, where, runtime.deadlines, runtime.clock.now())
     return show_status(history, sys.stdout, as_json=args.json)
 
 

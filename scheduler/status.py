@@ -58,6 +58,7 @@ def status_json(history: History) -> dict[str, Any]:
         ],
         "late_events": history.late,
         "unsettled": history.unsettled,
+        "deadlines": history.deadlines,
     }
 
 
@@ -104,6 +105,10 @@ def render_status(history: History, console: Console) -> None:
         return
     cells = Cells(history, console.width)
     _print_late_and_unsettled(history, cells, console)
+    for deadline in history.deadlines:
+        line = f"{deadline['label']} by {deadline['by']} {deadline['timezone']}: "
+        style = "bold red" if deadline["state"] in ("late", "overdue") else ""
+        console.print(Text.assemble(("deadline ", "bold"), line, (deadline["summary"], style)))
     console.print()
     console.print(_sweeps_table(history.sweeps))
     console.print(Text(_sweeps_legend(history.sweeps), style="dim"))

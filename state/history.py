@@ -86,6 +86,8 @@ class History:
     )
     # Starts not yet known to have reached the tenant; their apps are not started meanwhile.
     unsettled: list[str] = field(default_factory=list)
+    # Each deadline's state today (``jobs.deadline_sweep.deadline_states``), set by ``status``.
+    deadlines: list[dict[str, Any]] = field(default_factory=list)
     # app_id -> name, for the apps above whose name a sweep has seen.
     names: dict[str, str] = field(default_factory=dict)
 

@@ -340,3 +340,27 @@ def test_recent_decisions_decode_their_json_columns(store: Store) -> None:
     (decision,) = store.recent_decisions()
     assert decision["sources"] == ["app-a"]
     assert decision["source_reloads"] == ["r1"]
+
+
+def ledger_outcome(store: Store, app_id: str = "app-b") -> tuple[str | None, str | None]:
+    row = store.db.execute(
+        "select outcome, ended_at from ledger where app_id = ?", [app_id]
+    ).fetchone()
+    return row[0], row[1]
+
+
+def test_an_intent_settled_after_its_reload_finished_takes_the_handled_outcome(
+    store: Store,
+) -> None:
+    store.record_intent(ledger_row(state="intent", reload_id=None), NOW)
+    # An earlier sweep read the reload's finish event before the start was confirmed.
+    failed = handled("e9", "new-reload", "s0") | {"outcome": "failure", "event_time": "T9"}
+    store.db.table("handled_events").insert(failed)
+    store.resolve_intent(ledger_row(), [], NOW)
+    assert ledger_outcome(store) == ("failed", "T9")
+
+
+def test_an_intent_settled_before_its_reload_finished_has_no_outcome_yet(store: Store) -> None:
+    store.record_intent(ledger_row(state="intent", reload_id=None), NOW)
+    store.resolve_intent(ledger_row(), [], NOW)
+    assert ledger_outcome(store) == (None, None)
