@@ -32,6 +32,7 @@ KEYS = {
     "repeatedly_skipped",
     "late_events",
     "unsettled",
+    "deadlines",
 }
 DENIED = httpx.Response(403, json={"errors": [{"code": "HTTP-403", "title": "Forbidden"}]})
 
@@ -100,6 +101,7 @@ def test_fresh_machine_json_is_empty_not_an_error(tmp_path: Path) -> None:
         "repeatedly_skipped": [],
         "late_events": {"events": 0, "worst_lag_s": None, "last_seen": None},
         "unsettled": [],
+        "deadlines": [],
     }
     assert not database.exists()
 
