@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +25,9 @@ from scheduler.settings import (
     Settings,
     SettingsError,
 )
+
+# A top-level ``key = value`` line of TOML: a bare key, or a quoted one.
+_TOP_LEVEL_KEY = re.compile(r'^\s*(?:([A-Za-z0-9_-]+)|"([^"]+)")\s*=')
 
 
 @dataclass(frozen=True)
@@ -143,9 +148,28 @@ def settings_error(error: ValidationError, origins: Mapping[str, str]) -> Settin
     key = str(first["loc"][0]) if first["loc"] else "settings"
     where = origins.get(key, "defaults")
     if first["type"] == "extra_forbidden":
-        return SettingsError(f"unknown setting {key!r} in {where}")
+        return SettingsError(f"unknown setting {key!r} in {where}{_did_you_mean(key)}")
     message = str(first["msg"]).removeprefix("Value error, ")
     return SettingsError(f"invalid setting {key} (from {where}): {message}")
+
+
+def _did_you_mean(key: str) -> str:
+    """``; did you mean 'tolerance_minutes'?`` for a near miss of a known setting or table."""
+    known = [*Settings.model_fields, *CHAIN_TABLES, ALERT_TABLE, DEADLINE_TABLE]
+    close = difflib.get_close_matches(key.lower(), known, n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """The line of each top-level ``key = value`` of a TOML text (before its first table)."""
+    lines: dict[str, int] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if raw.lstrip().startswith("["):
+            break
+        match = _TOP_LEVEL_KEY.match(raw)
+        if match:
+            lines.setdefault(match.group(1) or match.group(2), number)
+    return lines
 
 
 def _flag_layer(flags: Mapping[str, Any]) -> Layer:
@@ -165,7 +189,10 @@ def _file_layer(path: Path, document: Mapping[str, Any]) -> Layer:
         if isinstance(values.get(key), str):
             # Relative paths in the file are relative to the file, not to the working directory.
             values[key] = (path.parent / Path(values[key]).expanduser()).resolve()
-    return Layer(values, dict.fromkeys(values, str(path)))
+    lines = _key_lines(path.read_text(encoding="utf-8-sig"))
+    return Layer(
+        values, {key: f"{path}:{lines[key]}" if key in lines else str(path) for key in values}
+    )
 
 
 def _existing(path: Path, named_by: str) -> Path:

@@ -186,7 +186,7 @@ def test_invalid_toml_names_file_and_line(tmp_path: Path) -> None:
 
 def test_unknown_key_in_toml(tmp_path: Path) -> None:
     path = write(tmp_path / "s.toml", "x = 1\n")
-    assert error_of(config_flag=path, environ={}) == f"unknown setting 'x' in {path}"
+    assert error_of(config_flag=path, environ={}) == f"unknown setting 'x' in {path}:1"
 
 
 def test_chain_tables_are_not_settings(tmp_path: Path) -> None:
@@ -229,7 +229,7 @@ def test_invalid_environment_value_names_variable() -> None:
 def test_invalid_toml_value_names_file(tmp_path: Path) -> None:
     path = write(tmp_path / "s.toml", "overlap_minutes = -1\n")
     message = error_of(config_flag=path, environ={})
-    assert message.startswith(f"invalid setting overlap_minutes (from {path}): ")
+    assert message.startswith(f"invalid setting overlap_minutes (from {path}:1): ")
 
 
 def test_invalid_flag_value_names_flag() -> None:
@@ -254,7 +254,7 @@ def test_invalid_event_type_names_key() -> None:
 def test_bad_api_key_error_hides_the_value(tmp_path: Path, value: str) -> None:
     path = write(tmp_path / "s.toml", f"api_key = {value}\n")
     message = error_of(config_flag=path, environ={})
-    assert message.startswith(f"invalid setting api_key (from {path})")
+    assert message.startswith(f"invalid setting api_key (from {path}:1)")
     assert SECRET not in message
     assert "123456789012" not in message
 
@@ -304,3 +304,21 @@ def test_a_chain_file_error_is_a_settings_error_naming_file_and_line(tmp_path: P
 def test_no_chain_file_means_no_chains(toml: Path) -> None:
     assert load(toml, environ={}).chain.edges == ()
     assert load(environ={}).chain.joins == ()
+
+
+def test_a_misspelt_setting_names_its_line_and_the_likely_one(tmp_path: Path) -> None:
+    text = '# settings\ntenant_url = "https://t.example.com"\n\ntolerence_minutes = 5\n'
+    path = write(tmp_path / "s.toml", text)
+    assert error_of(config_flag=path, environ={}) == (
+        f"unknown setting 'tolerence_minutes' in {path}:4; did you mean 'tolerance_minutes'?"
+    )
+
+
+def test_a_misspelt_table_is_suggested_too(tmp_path: Path) -> None:
+    path = write(tmp_path / "s.toml", 'alerts = "x"\n')
+    assert error_of(config_flag=path, environ={}).endswith("; did you mean 'alert'?")
+
+
+def test_a_key_far_from_any_setting_gets_no_suggestion(tmp_path: Path) -> None:
+    path = write(tmp_path / "s.toml", "colour = 3\n")
+    assert error_of(config_flag=path, environ={}) == f"unknown setting 'colour' in {path}:1"
