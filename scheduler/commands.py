@@ -12,13 +12,15 @@ from loguru import logger
 from jobs.deadline_sweep import deadline_states
 from jobs.graph import build_graph
 from jobs.graph_render import to_dot, to_json, to_mermaid
+from jobs.graph_svg import to_svg
+from jobs.graph_text import to_text
 from jobs.progress import ReadProgress
 from jobs.report import SweepReport
 from jobs.start import HEADERS as START_HEADERS
 from jobs.start import invalid_ids, run_start
 from jobs.sweep import run_sweep
 from qlik.errors import QlikError
-from qlik.times import parse_time
+from qlik.times import format_time, parse_time
 from scheduler.demo import run_demo
 from scheduler.doctor import run_doctor
 from scheduler.lock import LockHeldError, sweep_lock
@@ -37,10 +39,10 @@ from state.history import history_of
 
 def cmd_sweep(args: argparse.Namespace, runtime: Runtime) -> int:
     """``reload-chain sweep``: one sweep, then exit with its code."""
-    since = _parse_since(args.since)
+    now = runtime.clock.now()
+    since = _parse_since(args.since, now)
     settings = runtime.settings
     settings.require_tenant()  # before the lock file or database is created
-    now = runtime.clock.now()
     # stderr: the bar and progress lines never mix with the report on stdout (--json too).
     progress = progress_for(sys.stderr, runtime.clock.monotonic)
     if args.dry_run:
@@ -129,8 +131,9 @@ def cmd_graph(args: argparse.Namespace, runtime: Runtime) -> int:
     graph = build_graph(runtime.client(), runtime.chain, runtime.settings.tag_prefix)
     if args.format == "json":
         print_json(to_json(graph), sys.stdout)
-    else:
-        print(to_dot(graph) if args.format == "dot" else to_mermaid(graph))
+        return 0
+    renderers = {"dot": to_dot, "mermaid": to_mermaid, "text": to_text, "svg": to_svg}
+    print(renderers[args.format](graph))
     return 0
 
 
@@ -186,10 +189,16 @@ def cmd_backup(args: argparse.Namespace, runtime: Runtime) -> int:
     return 0
 
 
-def _parse_since(value: str | None) -> datetime | None:
+def _parse_since(value: str | None, now: datetime) -> datetime | None:
+    """``--since`` as a time; one in the future would make a window that ends before it starts."""
     if value is None:
         return None
     try:
-        return parse_time(value)
+        since = parse_time(value)
     except ValueError as error:
         raise SettingsError(f"invalid --since: {error}") from None
+    if since > now:
+        raise SettingsError(
+            f"--since {value} is in the future (now is {format_time(now)}): give a past time"
+        )
+    return since

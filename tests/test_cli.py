@@ -453,3 +453,12 @@ def test_a_closed_pipe_keeps_the_sweeps_exit_code(
     monkeypatch.setattr(commands, "cmd_sweep", sweep_with_work_left)
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
     assert main(["sweep", "--json"]) == 1
+
+
+def test_since_in_the_future_exits_2_in_one_line(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sweep", "--since", "2099-01-01T00:00:00Z"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "--since 2099-01-01T00:00:00Z is in the future (now is " in line
+    assert not database.exists()
