@@ -69,6 +69,7 @@ def run_sweep(
             ctx.clock.monotonic() - sweep.started,
             error,
         )
+        error.logged = True
         if isinstance(error, QlikError):
             sweep.record_abort(error)
         raise

@@ -28,6 +28,9 @@ class ReloadChainError(Exception):
     """
 
     exit_code: ClassVar[int] = 1
+    # Set by whoever already logged it in its own words (an aborted sweep): main() then
+    # prints nothing more, so an error is shown once.
+    logged: bool = False
 
 
 class QlikError(ReloadChainError):

@@ -219,7 +219,8 @@ def main(argv: Sequence[str] | None = None, clock: Clock = SYSTEM_CLOCK) -> int:
             sys.stdout.flush()
             return code
         except ReloadChainError as error:
-            logger.error("{}", error)
+            if not error.logged:
+                logger.error("{}", error)
             return error.exit_code
         except BrokenPipeError:
             # The reader went away (`reload-chain status | head`): not an error of ours, and the

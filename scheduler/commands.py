@@ -82,7 +82,12 @@ def cmd_run(args: argparse.Namespace, runtime: Runtime) -> int:
         except LockHeldError as error:
             logger.warning("{}", error)
         except (QlikError, StateError) as error:
-            logger.error("sweep failed, next one in {:g} min: {}", settings.interval_minutes, error)
+            if error.logged:  # the sweep said what went wrong
+                logger.info("next sweep in {:g} min", settings.interval_minutes)
+            else:
+                logger.error(
+                    "sweep failed, next one in {:g} min: {}", settings.interval_minutes, error
+                )
 
     logger.info("sweeping every {:g} min; Ctrl+C or SIGTERM stops", settings.interval_minutes)
     scheduler = build_scheduler(sweep_job, settings.interval_minutes, runtime.clock.now())

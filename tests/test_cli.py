@@ -462,3 +462,13 @@ def test_since_in_the_future_exits_2_in_one_line(
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "--since 2099-01-01T00:00:00Z is in the future (now is " in line
     assert not database.exists()
+
+
+def test_a_sweep_aborted_by_the_tenant_says_so_once(
+    database: Path, tenant: FakeTenant, chain: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    tenant.unauthorized = True
+    assert main(["sweep"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "ERROR" in line]
+    (line,) = errors
+    assert "aborted" in line and "401" in line
