@@ -16,7 +16,7 @@ from typing import Any
 from loguru import logger
 
 from jobs.progress import NoProgress, ReadProgress
-from qlik.errors import RetryableError
+from qlik.errors import RetryableError, StoppedError
 from qlik.events import FinishedReload, InvalidEventError, parse_finished_reload
 from qlik.times import format_time
 from state.store import RAW_TEXT_LIMIT, Store
@@ -66,6 +66,9 @@ class EventReader:
                 self.add_page(page, now)
                 logger.debug("page {}: {} events ({} read so far)", number, len(page), self.read)
                 self.progress.page_read(number, self.read, self.last_event_time)
+        except StoppedError:
+            logger.info("reading events stopped after {} events: stopping", self.read)
+            return
         except RetryableError as error:
             logger.error("reading events stopped after {} events: {}", self.read, error)
             return

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 
 from qlik.clock import SYSTEM_CLOCK
-from qlik.errors import OutOfTimeError
+from qlik.errors import OutOfTimeError, StoppedError
 
 PAST_DEADLINE = "no new call: the sweep ran past max_sweep_minutes"
 STOPPING = "stopping: no new call"
@@ -60,7 +60,7 @@ class Budget:
     def check(self, what: str) -> None:
         """Raise ``OutOfTimeError`` naming ``what`` when stopped or past the deadline."""
         if self._stopped:
-            raise OutOfTimeError(f"{what}: {STOPPING}")
+            raise StoppedError(f"{what}: {STOPPING}")
         remaining = self.remaining()
         if remaining is not None and remaining <= 0:
             raise OutOfTimeError(f"{what}: {PAST_DEADLINE}")

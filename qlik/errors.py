@@ -9,7 +9,7 @@ Callers branch on the class, never on httpx or pydantic exceptions:
 
 - ``RetryableError``: the work is left for the next sweep (network, 5xx, 429, unreadable answers).
   Its ``NotSentError`` branch says more: the request certainly never reached the tenant
-  (``OutOfTimeError``: the sweep's time is spent, or the program is stopping;
+  (``OutOfTimeError``: the sweep's time is spent, or ``StoppedError``: the program is stopping;
   ``SlotUnavailableError``: no reload-start slot under the rate limit within 60 s).
 - ``AuthenticationError``: bad credentials; nothing can be done until the settings change.
 - ``ApiError``: the tenant understood and refused; retrying will not help (exit code 2).
@@ -51,6 +51,10 @@ class NotSentError(RetryableError):
 
 class OutOfTimeError(NotSentError):
     """No new call was made: the sweep ran past ``max_sweep_minutes``, or it is stopping."""
+
+
+class StoppedError(OutOfTimeError):
+    """No new call was made because the program is stopping (Ctrl+C, SIGTERM)."""
 
 
 class SlotUnavailableError(NotSentError):

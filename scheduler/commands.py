@@ -15,16 +15,16 @@ from jobs.graph_render import to_dot, to_json, to_mermaid
 from jobs.progress import ReadProgress
 from jobs.report import SweepReport
 from jobs.start import HEADERS as START_HEADERS
-from jobs.start import invalid_ids, run_start
+from jobs.start import StartReport, invalid_ids, run_start
 from jobs.sweep import run_sweep
-from qlik.errors import QlikError
+from qlik.errors import QlikError, ReloadChainError
 from qlik.times import format_time, parse_time
 from scheduler.demo import run_demo
 from scheduler.doctor import run_doctor
 from scheduler.lock import LockHeldError, sweep_lock
 from scheduler.output import print_json, print_sweep, table
 from scheduler.progress import progress_for
-from scheduler.runner import build_scheduler, run_until_stopped
+from scheduler.runner import Interrupted, build_scheduler, interruptible, run_until_stopped
 from scheduler.runtime import Runtime
 from scheduler.settings import SettingsError
 from scheduler.simulate import serve
@@ -43,18 +43,42 @@ def cmd_sweep(args: argparse.Namespace, runtime: Runtime) -> int:
     settings.require_tenant()  # before the lock file or database is created
     # stderr: the bar and progress lines never mix with the report on stdout (--json too).
     progress = progress_for(sys.stderr, runtime.clock.monotonic)
-    if args.dry_run:
-        report = _dry_run(runtime, now, since, progress)
-    else:
-        with sweep_lock(settings.database):
-            db = runtime.database(new_database=args.new_database)
-            ctx = replace(runtime.sweep_context(db), progress=progress)
-            report = run_sweep(ctx, now, since=since)
+    with interruptible(runtime.client().budget.stop) as interrupted:
+        try:
+            if args.dry_run:
+                report = _dry_run(runtime, now, since, progress)
+            else:
+                with sweep_lock(settings.database):
+                    db = runtime.database(new_database=args.new_database)
+                    ctx = replace(runtime.sweep_context(db), progress=progress)
+                    report = run_sweep(ctx, now, since=since)
+        except ReloadChainError:
+            if interrupted.signal_name is None:
+                raise
+            return _stopped(interrupted, "the sweep stopped before its commit; nothing changed")
     if args.json:
         print_json(report.as_json(), sys.stdout)
     else:
         print_sweep(report, sys.stdout, report.app_names)
+    if interrupted.signal_name is not None:
+        return _stopped(interrupted, _committed(report, "sweep", args.dry_run))
     return report.exit_code
+
+
+def _committed(report: SweepReport | StartReport, what: str, dry_run: bool) -> str:
+    """What a command stopped by a signal leaves behind, in a few words."""
+    if dry_run:
+        return f"the {what} (a dry run) stopped early; nothing is ever committed by a dry run"
+    decided = len(report.outcomes)
+    return (
+        f"the {what} stopped early and committed what it did ({decided} decisions); "
+        "what it did not reach is done by the next sweep"
+    )
+
+
+def _stopped(interrupted: Interrupted, what: str) -> int:
+    logger.warning("{} received: {}", interrupted.signal_name, what)
+    return interrupted.exit_code
 
 
 def _dry_run(
@@ -154,19 +178,31 @@ def cmd_start(args: argparse.Namespace, runtime: Runtime) -> int:
     settings = runtime.settings
     settings.require_tenant()  # before the lock file or database is created
     now = runtime.clock.now()
-    if args.dry_run:
-        # A dry run reads the database if there is one, never creates it, and takes no lock.
-        db = runtime.database(in_memory=not settings.database.exists())
-        report = run_start(runtime.sweep_context(db), args.app, args.tag, now, dry_run=True)
-    else:
-        with sweep_lock(settings.database):
-            ctx = runtime.sweep_context(runtime.database())
-            report = run_start(ctx, args.app, args.tag, now)
+    with interruptible(runtime.client().budget.stop) as interrupted:
+        try:
+            report = _start(args, runtime, now)
+        except ReloadChainError:
+            if interrupted.signal_name is None:
+                raise
+            return _stopped(interrupted, "start stopped before it recorded anything")
     if args.json:
         print_json(report.as_json(), sys.stdout)
     else:
         print(table(START_HEADERS, report.rows()) + "\n" + report.summary())
+    if interrupted.signal_name is not None:
+        return _stopped(interrupted, _committed(report, "start", args.dry_run))
     return report.exit_code
+
+
+def _start(args: argparse.Namespace, runtime: Runtime, now: datetime) -> StartReport:
+    settings = runtime.settings
+    if args.dry_run:
+        # A dry run reads the database if there is one, never creates it, and takes no lock.
+        db = runtime.database(in_memory=not settings.database.exists())
+        return run_start(runtime.sweep_context(db), args.app, args.tag, now, dry_run=True)
+    with sweep_lock(settings.database):
+        ctx = runtime.sweep_context(runtime.database())
+        return run_start(ctx, args.app, args.tag, now)
 
 
 def cmd_runs(args: argparse.Namespace, runtime: Runtime) -> int:

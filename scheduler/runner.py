@@ -6,6 +6,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from threading import TIMEOUT_MAX
 from types import FrameType
@@ -72,6 +73,38 @@ class WakefulScheduler(BlockingScheduler):  # type: ignore[misc]
             and not self._event.wait(min(remaining, WAKE_S))
         ):
             remaining -= WAKE_S
+
+
+@dataclass
+class Interrupted:
+    """Which stop signal arrived during a one-shot command (None: none did)."""
+
+    signal_name: str | None = None
+    signal_number: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's convention: 128 + the signal's number (Ctrl+C 130, SIGTERM 143)."""
+        return 128 + self.signal_number
+
+
+@contextmanager
+def interruptible(stop: Callable[[], None]) -> Iterator[Interrupted]:
+    """Within the block, Ctrl+C and SIGTERM call ``stop`` (``Budget.stop``) instead of killing.
+
+    The command then ends its calls within a second, commits what it did, and says so: no
+    traceback, no work lost. ``stop`` runs in the signal handler, so it must only flip a
+    switch, as ``Budget.stop`` does.
+    """
+    interrupted = Interrupted()
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        interrupted.signal_name = signal.Signals(signum).name
+        interrupted.signal_number = signum
+        stop()
+
+    with on_stop_signals(handler):
+        yield interrupted
 
 
 def build_scheduler(

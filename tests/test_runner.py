@@ -255,5 +255,5 @@ def test_sigterm_ends_a_sweep_whose_call_hangs_within_seconds() -> None:
             process.communicate()
     assert process.returncode == 0, err
     # The call in flight ended on the stop; its retry was refused: no new call.
-    assert out == "OutOfTimeError\nstopped\n"
+    assert out == "StoppedError\nstopped\n"
     assert took < 10, f"took {took:.1f}s"
