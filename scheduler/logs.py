@@ -52,7 +52,8 @@ KEEP_ROTATED = 10
 QUIET_LIBRARIES = {
     "httpx": "WARNING",
     "httpcore": "WARNING",
-    "apscheduler": "INFO",
+    # Its routine lines ("Added job", "Running job", ...) are DEBUG lines of ours.
+    "apscheduler": "WARNING",
     # Apprise logs whole alert URLs (passwords too) below WARNING; urllib3 their query strings.
     "apprise": "WARNING",
     "urllib3": "WARNING",

@@ -56,13 +56,22 @@ def test_httpx_info_passes_at_debug_but_httpcore_stays_quiet(log_capture: LogCap
     assert "HTTP Request" in lines[0]
 
 
-def test_apscheduler_debug_is_suppressed_at_info(log_capture: LogCapture) -> None:
+def test_apscheduler_routine_lines_are_debug_lines(log_capture: LogCapture) -> None:
+    # Issue 16: `run` logged five APScheduler lines at start and two per sweep at INFO.
     configure_logging("INFO")
     lines = log_capture(WITH_FUNCTION)
     logging.getLogger("apscheduler.scheduler").debug("Looking for jobs to run")
     logging.getLogger("apscheduler.scheduler").info("Added job sweep")
+    logging.getLogger("apscheduler.scheduler").warning("Run time of job was missed")
     assert len(lines) == 1
-    assert "Added job sweep" in lines[0]
+    assert "was missed" in lines[0]
+
+
+def test_apscheduler_routine_lines_show_at_debug(log_capture: LogCapture) -> None:
+    configure_logging("DEBUG")
+    lines = log_capture(WITH_FUNCTION)
+    logging.getLogger("apscheduler.scheduler").info("Added job sweep")
+    assert len(lines) == 1 and "Added job sweep" in lines[0]
 
 
 def test_stderr_sink_honours_level(capsys: pytest.CaptureFixture[str]) -> None:
@@ -255,8 +264,8 @@ def test_log_json_from_the_environment_and_a_refused_key_show_no_secret(
     assert main(["sweep", "--log-level", "TRACE"]) == 2
     err = capfd.readouterr().err
     records = json_records(err)
-    assert records[-1]["level"] == "ERROR"
-    assert "401" in str(records[-1]["message"])
+    (error,) = [record for record in records if record["level"] == "ERROR"]
+    assert "401" in str(error["message"])
     assert SECRET not in err
 
 
