@@ -1,28 +1,42 @@
 """``reload-chain demo``: the real sweep against the built-in simulated tenant, narrated.
 
-It serves the finance scenario on a free loopback port, sweeps every two seconds with the same
-code as ``reload-chain sweep``, and shows each sweep's decisions and then the whole chain.
+It serves the finance scenario on a free loopback port, starts a local alert receiver, sweeps
+every two seconds with the same code as ``reload-chain sweep`` (alerts configured by an
+``[[alert]]`` table, read as the settings file's are), and shows each sweep's decisions with
+the alerts it sent, then the whole chain and the chain run's timeline as ``reload-chain runs``
+draws it.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 from typing import TextIO
 
+from rich.console import Console
+from sqlite_utils import Database
+
 from jobs.edges import edges_from_tags
 from jobs.report import SweepReport
+from jobs.runs import RUNNING, ChainRun, chain_runs
 from jobs.sweep import run_sweep
+from scheduler.alert_config import AlertRoute, parse_alerts
+from scheduler.demo_receiver import AlertReceiver, describe
 from scheduler.output import table
+from scheduler.runs_view import render_runs
 from scheduler.runtime import Runtime
 from scheduler.settings import DEFAULT_TAG_PREFIX, Settings
 from simulator.scenario import AppSpec, builtin_scenario
 from simulator.server import SimulatorServer
 from simulator.tenant import SimTenant
+from state.runs import read_runs
 
 SWEEP_EVERY_S = 2.0
 TIMEOUT_S = 50.0
+# What the timeline is drawn in when the output is not a terminal (``make demo > file``).
+PLAIN_WIDTH = 80
 YOUR_TENANT = (
     "To use your own tenant: put tenant_url and api_key in reload-chain.toml (or set "
     "QLIK_TENANT_URL and QLIK_API_KEY), tag source apps next-<appId>, then run "
@@ -35,52 +49,115 @@ def run_demo(
     out: TextIO,
     sweep_every_s: float = SWEEP_EVERY_S,
     timeout_s: float = TIMEOUT_S,
+    *,
+    receiver: AlertReceiver | None = None,
 ) -> int:
     """Run the demo, writing to ``out``; 0 when the chain unfolded, 1 on timeout.
 
-    It sweeps the simulated tenant with a runtime of its own settings and ``runtime``'s clock.
+    It sweeps the simulated tenant with a runtime of its own settings and ``runtime``'s clock,
+    sending alerts to ``receiver`` (a started one, kept by a caller that checks what it got)
+    or else to one of its own.
     """
+    if receiver is None:
+        with AlertReceiver() as own:
+            return run_demo(runtime, out, sweep_every_s, timeout_s, receiver=own)
     scenario = builtin_scenario("finance")
     with SimulatorServer(scenario) as sim, tempfile.TemporaryDirectory() as folder:
         settings = Settings(
             tenant_url=sim.url, api_key=scenario.api_key, database=Path(folder) / "state.db"
         )
-        out.write(f"reload-chain demo: a simulated Qlik Cloud tenant at {sim.url}\n\n")
-        out.write(
-            chain_tree(sim.tenant)
-            + "\n\nThe nightly schedule starts Finance extract; sweeping every "
-            f"{sweep_every_s:g} s.\n\n"
-        )
-        with runtime.derived(settings) as demo:
-            reports = _sweep_until_settled(sim.tenant, demo, sweep_every_s, timeout_s, out)
+        alerts_text, alerts = demo_alerts(receiver.url)
+        out.write(_introduction(sim, alerts_text, sweep_every_s))
+        with runtime.derived(settings, alerts) as demo:
+            db = demo.database()
+            sweeps = _Sweeps(sim.tenant, demo, db, receiver, out)
+            settled = sweeps.until_settled(sweep_every_s, timeout_s)
+            runs = _runs(db, str(settings.database))
         out.write("\n" + final_state(sim.tenant) + "\n\n")
-        started = sum(sim.tenant.reload_log().values())
-        calls = sum(sum(report.api_calls.values()) for report in reports)
-        summary = f"{len(reports)} sweeps, {started} reloads started by reload-chain"
-        out.write(f"{summary}, {calls} API calls.\n")
+        out.write("The chain run, as `reload-chain runs` shows it:\n\n")
+        show_timeline(runs, out)
+        out.write("\n" + _summary(sim.tenant, sweeps.reports, receiver) + "\n")
         out.write(YOUR_TENANT + "\n")
-        return 0 if _settled(sim.tenant, reports) else 1
+        return 0 if settled else 1
 
 
-def _sweep_until_settled(
-    tenant: SimTenant, runtime: Runtime, every_s: float, timeout_s: float, out: TextIO
-) -> list[SweepReport]:
-    ctx = runtime.sweep_context(runtime.database())
-    clock = runtime.clock
-    reports: list[SweepReport] = []
-    deadline = clock.monotonic() + timeout_s
-    while clock.monotonic() < deadline and not _settled(tenant, reports):
-        time.sleep(every_s)
-        reports.append(run_sweep(ctx, clock.now()))
-        out.write(describe_sweep(len(reports), reports[-1], tenant) + "\n")
-    return reports
+def _introduction(sim: SimulatorServer, alerts_text: str, every_s: float) -> str:
+    """The tenant, its chain, where alerts go, and what starts it all."""
+    return (
+        f"reload-chain demo: a simulated Qlik Cloud tenant at {sim.url}\n\n"
+        f"{chain_tree(sim.tenant)}\n\n"
+        "Alerts go to a local receiver, as this reload-chain.toml table sends them:\n"
+        f"{_indent(alerts_text)}\n\n"
+        f"The nightly schedule starts Finance extract; sweeping every {every_s:g} s.\n\n"
+    )
 
 
-def _settled(tenant: SimTenant, reports: list[SweepReport]) -> bool:
-    """Something was started, nothing is running, and the last sweep found nothing new."""
+def _summary(tenant: SimTenant, reports: list[SweepReport], receiver: AlertReceiver) -> str:
+    """Sweeps, reloads started, API calls and alerts delivered, in one line."""
+    started = sum(tenant.reload_log().values())
+    calls = sum(sum(report.api_calls.values()) for report in reports)
+    alerts = _count(len(receiver.received), "alert")
+    return (
+        f"{len(reports)} sweeps, {started} reloads started by reload-chain, {calls} API calls, "
+        f"{alerts} delivered."
+    )
+
+
+def demo_alerts(url: str) -> tuple[str, tuple[AlertRoute, ...]]:
+    """The demo's ``[[alert]]`` table sending to ``url``, and its routes as the settings file
+    would read them."""
+    text = f'[[alert]]\nurl = "{url}"\non = ["reload_failed", "start_failed", "not_found"]\n'
+    return text, parse_alerts(tomllib.loads(text), text, "the demo's [[alert]] table")
+
+
+def show_timeline(runs: list[ChainRun], out: TextIO) -> None:
+    """The runs as ``reload-chain runs`` draws them on a terminal, whatever ``out`` is."""
+    width = None if out.isatty() else PLAIN_WIDTH
+    render_runs(runs, Console(file=out, markup=False, highlight=False, width=width))
+
+
+class _Sweeps:
+    """The demo's sweeps: each one run, described, followed by the alerts it sent."""
+
+    def __init__(
+        self,
+        tenant: SimTenant,
+        runtime: Runtime,
+        db: Database,
+        receiver: AlertReceiver,
+        out: TextIO,
+    ) -> None:
+        self.tenant, self.receiver, self.out = tenant, receiver, out
+        self.ctx = runtime.sweep_context(db)
+        self.clock = runtime.clock
+        self.db, self.where = db, str(runtime.settings.database)
+        self.reports: list[SweepReport] = []
+
+    def until_settled(self, every_s: float, timeout_s: float) -> bool:
+        """Sweep every ``every_s`` until the chain has settled; False after ``timeout_s``."""
+        deadline = self.clock.monotonic() + timeout_s
+        while self.clock.monotonic() < deadline:
+            time.sleep(every_s)
+            self.reports.append(run_sweep(self.ctx, self.clock.now()))
+            self.out.write(describe_sweep(len(self.reports), self.reports[-1], self.tenant) + "\n")
+            for alert in self.receiver.take_new():
+                self.out.write(_indent(describe(alert)) + "\n\n")
+            if _settled(self.tenant, _runs(self.db, self.where)):
+                return True
+        return False
+
+
+def _settled(tenant: SimTenant, runs: list[ChainRun]) -> bool:
+    """Something was started, nothing runs, and every reload started has its outcome read."""
     now = tenant.refresh()
     active = any(r.status(now) in ("QUEUED", "RELOADING") for r in tenant.reloads.values())
-    return bool(tenant.api_starts) and not active and bool(reports) and not reports[-1].outcomes
+    finished = bool(runs) and all(run.status != RUNNING for run in runs)
+    return bool(tenant.api_starts) and not active and finished
+
+
+def _runs(db: Database, where: str) -> list[ChainRun]:
+    """The newest chain run (the demo's one), as ``reload-chain runs`` assembles it."""
+    return chain_runs(read_runs(db, where, limit=1))
 
 
 def describe_sweep(number: int, report: SweepReport, tenant: SimTenant) -> str:
@@ -148,6 +225,10 @@ def final_state(tenant: SimTenant) -> str:
 def _name(tenant: SimTenant, app_id: str) -> str:
     app = tenant.apps.get(app_id)
     return app.name if app else app_id
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _indent(text: str) -> str:

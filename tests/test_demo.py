@@ -3,23 +3,40 @@
 from __future__ import annotations
 
 import io
+import re
 
-from scheduler.demo import YOUR_TENANT, run_demo
+import pytest
+
+from scheduler.demo import YOUR_TENANT, demo_alerts, run_demo
+from scheduler.demo_receiver import AlertReceiver
 from scheduler.runtime import Runtime
 from scheduler.settings import Settings
 
+TIMELINE = "The chain run, as `reload-chain runs` shows it:"
 
-def test_demo_unfolds_the_finance_chain_and_says_how_to_use_your_tenant() -> None:
+
+@pytest.fixture(scope="module")
+def demo() -> tuple[str, AlertReceiver]:
+    """One run of the demo (it takes seconds): its output, and the receiver of its alerts."""
     out = io.StringIO()
+    with AlertReceiver() as receiver:
+        code = run_demo(
+            Runtime(Settings()), out, sweep_every_s=0.5, timeout_s=30, receiver=receiver
+        )
+    assert code == 0, out.getvalue()
+    return out.getvalue(), receiver
 
-    assert run_demo(Runtime(Settings()), out, sweep_every_s=0.5, timeout_s=30) == 0
 
-    text = out.getvalue()
+def test_demo_unfolds_the_finance_chain_and_says_how_to_use_your_tenant(
+    demo: tuple[str, AlertReceiver],
+) -> None:
+    text, _ = demo
+
     assert "└─ on failure: Data quality alerts" in text
     # Usually both sources finish in one sweep; a sweep may land in the milliseconds between
     # them, and then the second source finds the dashboard running. Either way: started once.
     assert "Finance dashboard  triggered  triggered  General Ledger" in text
-    final = text.split("Final state:")[1]
+    final = text.split("Final state:")[1].split(TIMELINE)[0]
     for name, status, by in [
         ("Finance extract", "SUCCEEDED", "schedule"),
         ("Accounts Payable", "FAILED", "reload-chain"),
@@ -29,3 +46,58 @@ def test_demo_unfolds_the_finance_chain_and_says_how_to_use_your_tenant() -> Non
         assert any(line.split() == [*name.split(), status, by] for line in final.splitlines()), name
     assert "6 reloads started by reload-chain" in text
     assert text.rstrip().endswith(YOUR_TENANT)
+
+
+def test_the_failing_branch_is_one_reload_failed_alert_delivered_to_the_receiver(
+    demo: tuple[str, AlertReceiver],
+) -> None:
+    text, receiver = demo
+
+    assert [alert.kind for alert in receiver.received] == ["reload_failed"]
+    assert [alert.path for alert in receiver.received] == ["/alerts"]
+    # Printed once, after the sweep that read the failure, before the final state.
+    assert text.count("alert received: ") == 1
+    printed = text.split("alert received: ")[1].split("Final state:")[0]
+    lines = [line.strip() for line in printed.splitlines()]
+    assert lines[0] == "reload-chain: Reload failed: Accounts Payable"
+    assert lines[1] == "Reload failed."
+    assert lines[2].startswith("App: Accounts Payable (")
+    assert lines[3].startswith("Chain root: Finance extract (")
+    assert "started by reload-chain, ended in failure" in lines[4]
+    assert lines[5].startswith("Open the app: http://127.0.0.1:")
+    assert "1 alert delivered." in text
+
+
+def test_the_demo_ends_with_the_chain_runs_timeline(demo: tuple[str, AlertReceiver]) -> None:
+    text, _ = demo
+
+    timeline = text.split(TIMELINE)[1].split("\n\n")[1]
+    lines = timeline.splitlines()
+    assert lines[0].startswith("failed ")  # the run failed: Accounts Payable did
+    assert lines[1].startswith("root Finance extract (") and " succeeded at " in lines[1]
+    for name, status in [
+        ("Finance transform", "succeeded"),
+        ("General Ledger", "succeeded"),
+        ("Accounts Payable", "failed"),
+        ("Accounts Receivable", "succeeded"),
+        ("Data quality alerts", "succeeded"),
+        ("Finance dashboard", "succeeded"),
+    ]:
+        words = len(name.split())
+        rows = [line.split() for line in lines if line.startswith(name + " (")]
+        assert [row[words + 1] for row in rows] == [status], name
+    # The readable table, not the JSON `runs` prints to a pipe; then only the closing lines.
+    assert "{" not in timeline
+    assert text.index(TIMELINE) > text.index("Final state:")
+    closing = text.split(TIMELINE)[1].split("\n\n")[2]
+    assert re.match(r"\d+ sweeps, 6 reloads started by reload-chain, ", closing)
+    assert closing.rstrip().endswith(YOUR_TENANT)
+
+
+def test_the_demo_alert_table_is_read_as_the_settings_file_reads_it() -> None:
+    text, (route,) = demo_alerts("json://127.0.0.1:8123/alerts")
+
+    assert text.startswith("[[alert]]\n")
+    assert route.urls == ("json://127.0.0.1:8123/alerts",)
+    assert route.kinds == {"reload_failed", "start_failed", "not_found"}
+    assert route.origin == "the demo's [[alert]] table:1"
