@@ -150,15 +150,28 @@ def decide(
     return cap_active(decisions, facts.active_reloads, settings.max_active_reloads)
 
 
+FORCIBLE = frozenset({"tolerance", "fresh"})
+
+
 def decide_bare(
-    candidate: Candidate, facts: TenantFacts, settings: DecisionSettings, now: datetime
+    candidate: Candidate,
+    facts: TenantFacts,
+    settings: DecisionSettings,
+    now: datetime,
+    *,
+    force: bool = False,
 ) -> Decision:
     """The decision for an app asked for directly (``start``), not named by any source reload.
 
     The same rules as a sweep's successors; with no source runs, "fresh", "cycle" and joins
-    cannot apply, so the reason is one of not_found, not_managed, running, tolerance, triggered.
+    cannot apply, so the reason is one of not_found, not_managed, running, unsettled,
+    tolerance, triggered. ``force`` (``start --force``) sets the storm guards aside
+    (``FORCIBLE``); the guards after them need source runs, so none is skipped over.
+    A reload that is running, or a start that may still land, is never forced.
     """
     reason = skip_reason(candidate, facts, settings, now)
+    if force and reason in FORCIBLE:
+        reason = None
     action: Action = "skip" if reason else "trigger"
     latest = facts.latest_reloads.get(candidate.app_id)
     app = facts.apps.get(candidate.app_id)

@@ -115,11 +115,16 @@ def gather(
 
 
 def decide_selection(
-    selection: Selection, facts: TenantFacts, settings: DecisionSettings, now: datetime
+    selection: Selection,
+    facts: TenantFacts,
+    settings: DecisionSettings,
+    now: datetime,
+    force: bool = False,
 ) -> list[Decision]:
     """One decision per selected app, in selection order, by the sweep's rules."""
     decisions = [
-        decide_bare(Candidate(app_id, runs=()), facts, settings, now) for app_id in selection.apps
+        decide_bare(Candidate(app_id, runs=()), facts, settings, now, force=force)
+        for app_id in selection.apps
     ]
     return cap_active(decisions, facts.active_reloads, settings.max_active_reloads)
 
@@ -194,15 +199,20 @@ def run_start(
     now: datetime,
     *,
     dry_run: bool = False,
+    force: bool = False,
 ) -> StartReport:
-    """Select, decide, and (unless ``dry_run``) start and record every selected app."""
+    """Select, decide, and (unless ``dry_run``) start and record every selected app.
+
+    ``force`` sets the tolerance guard aside (``jobs.decide.decide_bare``); never
+    ``max_active_reloads``.
+    """
     start_id = new_start_id(now)
     fence = None if dry_run else ctx.store.fence(start_id)
     ctx.client.seed_starts(ctx.store.recent_start_ages())
     blocked = _unsettled(ctx, now, dry_run=dry_run)
     selection = select(ctx.client, app_ids, tags)
     facts = gather(ctx.client, selection, ctx.settings, now, blocked)
-    decisions = decide_selection(selection, facts, ctx.settings, now)
+    decisions = decide_selection(selection, facts, ctx.settings, now, force)
     outcomes = _act(ctx, decisions, start_id, now, fence)
     names = {app_id: item.name for app_id, item in selection.apps.items()}
     report = StartReport(start_id, dry_run, outcomes, names, selection.not_found, selection.total)

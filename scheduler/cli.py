@@ -130,9 +130,28 @@ def _add_graph_and_start(sub: Any, common: argparse.ArgumentParser) -> None:
     graph.add_argument("--format", choices=("mermaid", "dot", "json"), default="mermaid")
     graph.set_defaults(handler=commands.cmd_graph)
     start = sub.add_parser("start", parents=[common], help="start reloads now, with the guards")
-    start.add_argument("--app", action="extend", nargs="+", default=[], metavar="ID")
-    start.add_argument("--tag", action="extend", nargs="+", default=[], metavar="NAME")
+    start.add_argument(
+        "--app",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="ID",
+        help="an app GUID or a script's 24-hex id (repeatable)",
+    )
+    start.add_argument(
+        "--tag",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="every app and script carrying this tag (repeatable)",
+    )
     start.add_argument("--dry-run", action="store_true", help="decide and print; start nothing")
+    start.add_argument(
+        "--force",
+        action="store_true",
+        help="start even if reloaded within tolerance_minutes (never one that is running)",
+    )
     start.add_argument("--json", action="store_true", help="print the answer as JSON")
     start.set_defaults(handler=commands.cmd_start)
     doctor = sub.add_parser("doctor", parents=[common], help="check settings, tenant and chains")

@@ -199,10 +199,11 @@ def _start(args: argparse.Namespace, runtime: Runtime, now: datetime) -> StartRe
     if args.dry_run:
         # A dry run reads the database if there is one, never creates it, and takes no lock.
         db = runtime.database(in_memory=not settings.database.exists())
-        return run_start(runtime.sweep_context(db), args.app, args.tag, now, dry_run=True)
+        ctx = runtime.sweep_context(db)
+        return run_start(ctx, args.app, args.tag, now, dry_run=True, force=args.force)
     with sweep_lock(settings.database):
         ctx = runtime.sweep_context(runtime.database())
-        return run_start(ctx, args.app, args.tag, now)
+        return run_start(ctx, args.app, args.tag, now, force=args.force)
 
 
 def cmd_runs(args: argparse.Namespace, runtime: Runtime) -> int:

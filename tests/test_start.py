@@ -358,3 +358,37 @@ def _run(sim: SimulatorServer, tmp_path: Path, *args: str) -> tuple[int, dict[st
         check=False,
     )
     return done.returncode, json.loads(done.stdout)
+
+
+def test_force_starts_within_the_tolerance_but_never_a_running_reload(
+    ctx: SweepContext, tenant: FakeTenant
+) -> None:
+    recent, running = tenant.add_app(1), tenant.add_app(2)
+    tenant.finish(recent, at=tenant.now - timedelta(minutes=1))
+    tenant._reload(running, "RELOADING", tenant.now - timedelta(minutes=5))
+    report = run_start(ctx, [recent, running], [], tenant.now, force=True)
+
+    assert tenant.started == [recent]
+    reasons = {entry["app_id"]: entry["reason"] for entry in report.as_json()["skipped"]}
+    assert reasons == {running: "running"}
+
+
+def test_without_force_the_tolerance_guard_holds(ctx: SweepContext, tenant: FakeTenant) -> None:
+    recent = tenant.add_app(1)
+    tenant.finish(recent, at=tenant.now - timedelta(minutes=1))
+    report = run_start(ctx, [recent], [], tenant.now)
+    assert tenant.started == []
+    assert report.as_json()["skipped"][0]["reason"] == "tolerance"
+
+
+def test_force_is_in_the_help_and_every_option_has_help() -> None:
+    from scheduler.cli import build_parser
+
+    start_parser = build_parser()._subparsers._group_actions[0].choices["start"]  # type: ignore[union-attr]
+    undocumented = [
+        action.dest
+        for action in start_parser._actions
+        if action.help is None and action.dest not in ("help",)
+    ]
+    assert undocumented == []
+    assert "--force" in start_parser.format_help()
