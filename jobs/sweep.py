@@ -35,7 +35,7 @@ from jobs.report import Outcome, PhaseTimer, SweepReport
 from jobs.summary import log_recovery, log_summary, sweep_report, warn_lost_state
 from jobs.trigger import act_on_decisions
 from jobs.window import Memory, Window, recovering_until, sweep_window
-from qlik.errors import QlikError, RetryableError
+from qlik.errors import QlikError, RetryableError, TransientError, UnreachableTenantError
 from qlik.events import FinishedReload
 from qlik.times import format_time
 from state.database import StateError
@@ -61,17 +61,13 @@ def run_sweep(
     sweep = _Sweep(ctx, new_sweep_id(now), now, ctx.clock.monotonic(), dry_run)
     try:
         return sweep.run(since)
+    except UnreachableTenantError as unreachable:
+        if not ctx.store.ever_succeeded():
+            raise sweep.aborted(unreachable) from None
+        # It worked before: DNS or a proxy having a bad day, retried by the next sweep.
+        raise sweep.aborted(TransientError(f"{unreachable} (it worked before)")) from None
     except (QlikError, StateError) as error:
-        logger.error(
-            "sweep {} aborted after {:.1f}s; nothing it read is committed and it will be read "
-            "again: {}",
-            sweep.sweep_id,
-            ctx.clock.monotonic() - sweep.started,
-            error,
-        )
-        error.logged = True
-        if isinstance(error, QlikError):
-            sweep.record_abort(error)
+        sweep.aborted(error)
         raise
 
 
@@ -140,6 +136,20 @@ class _Sweep:
         if fence is not None and ctx.after_commit is not None:
             ctx.after_commit()
         return report
+
+    def aborted(self, error: QlikError | StateError) -> QlikError | StateError:
+        """Say in one line that the sweep ended early, record it if it can; return ``error``."""
+        logger.error(
+            "sweep {} aborted after {:.1f}s; nothing it read is committed and it will be read "
+            "again: {}",
+            self.sweep_id,
+            self.ctx.clock.monotonic() - self.started,
+            error,
+        )
+        error.logged = True
+        if isinstance(error, QlikError):
+            self.record_abort(error)
+        return error
 
     def record_abort(self, error: QlikError) -> None:
         """Record this sweep with the error's exit code and ``sweep_failing`` when due (not a

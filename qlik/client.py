@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
 import httpx
+import truststore
 from loguru import logger
 
 from qlik.auth import Credentials, make_auth
@@ -258,6 +260,11 @@ class QlikClient:
         return StartResult("started", parse_json(response, Reload, f"POST {endpoint}"))
 
 
+def os_trust_store() -> ssl.SSLContext:
+    """A TLS context that verifies against the operating system's certificate store."""
+    return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 def connect(
     tenant_url: str,
     credentials: Credentials,
@@ -280,6 +287,9 @@ def connect(
     http = httpx.Client(
         base_url=tenant_url,
         transport=transport,
+        # The OS certificate store, not certifi's bundle: a corporate CA that inspects TLS is
+        # trusted where the administrator put it. HTTPS_PROXY and NO_PROXY are honoured.
+        verify=os_trust_store(),
         timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
         headers={"User-Agent": "reload-chain", "Accept": "application/json"},
         follow_redirects=False,

@@ -87,6 +87,16 @@ class AuthenticationError(QlikError):
     exit_code = 2
 
 
+class UnreachableTenantError(QlikError):
+    """The tenant's host does not resolve, or its TLS certificate was refused: fix a setting.
+
+    Exit 2 on a setup that never worked; a sweep whose database saw the tenant answer before
+    reports it as transient instead (``jobs.sweep``): DNS and proxies have bad days too.
+    """
+
+    exit_code = 2
+
+
 class ApiError(QlikError):
     """A 4xx answer other than 401/429: the tenant refused the request."""
 

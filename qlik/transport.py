@@ -27,9 +27,11 @@ from qlik.errors import (
     QlikError,
     RateLimitedError,
     TransientError,
+    UnreachableTenantError,
 )
 from qlik.limits import RateLimiter, RateLimits
 from qlik.models import ErrorBody
+from qlik.network import unreachable_reason
 from qlik.tiers import TierGate, tier_of
 
 MAX_RETRY_AFTER_S = 60.0
@@ -129,6 +131,9 @@ class Sender:
         try:
             return self._send_once(endpoint, method, url, before_send, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            unreachable = unreachable_reason(error, self.http.base_url.host or str(url))
+            if unreachable is not None:
+                raise UnreachableTenantError(unreachable) from None
             # Nothing reached the tenant, so even a POST may be repeated.
             return TransientError(f"{endpoint}: cannot connect: {error}")
         except (TransientError, RateLimitedError) as error:

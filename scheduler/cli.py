@@ -127,7 +127,9 @@ def _add_runs_and_health(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def _add_graph_and_start(sub: Any, common: argparse.ArgumentParser) -> None:
     graph = sub.add_parser("graph", parents=[common], help="the chain graph, cycles marked")
-    graph.add_argument("--format", choices=("mermaid", "dot", "json"), default="mermaid")
+    graph.add_argument(
+        "--format", choices=("mermaid", "dot", "json", "text", "svg"), default="mermaid"
+    )
     graph.set_defaults(handler=commands.cmd_graph)
     start = sub.add_parser("start", parents=[common], help="start reloads now, with the guards")
     start.add_argument(

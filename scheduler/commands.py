@@ -12,6 +12,8 @@ from loguru import logger
 from jobs.deadline_sweep import deadline_states
 from jobs.graph import build_graph
 from jobs.graph_render import to_dot, to_json, to_mermaid
+from jobs.graph_svg import to_svg
+from jobs.graph_text import to_text
 from jobs.progress import ReadProgress
 from jobs.report import SweepReport
 from jobs.start import HEADERS as START_HEADERS
@@ -158,8 +160,9 @@ def cmd_graph(args: argparse.Namespace, runtime: Runtime) -> int:
     graph = build_graph(runtime.client(), runtime.chain, runtime.settings.tag_prefix)
     if args.format == "json":
         print_json(to_json(graph), sys.stdout)
-    else:
-        print(to_dot(graph) if args.format == "dot" else to_mermaid(graph))
+        return 0
+    renderers = {"dot": to_dot, "mermaid": to_mermaid, "text": to_text, "svg": to_svg}
+    print(renderers[args.format](graph))
     return 0
 
 

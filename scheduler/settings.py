@@ -195,6 +195,10 @@ def check_tenant_url(value: str) -> str:
         )
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ValueError("must use https:// (plain http:// is allowed only for loopback hosts)")
+    if parts.path or parts.query or parts.fragment:
+        # A URL copied from the browser (https://tenant/hub/...) would get a bare 404 per call.
+        address = f"{parts.scheme}://{parts.netloc}"
+        raise ValueError(f"must be the tenant's address alone, without a path: use {address}")
     return url
 
 

@@ -118,6 +118,13 @@ class StoreReads(StateAccess):
         rows = self.db.execute(sql, list(UNFINISHED)).fetchall()
         return {(sweep, app): (float(age), flight) for sweep, app, age, flight in rows}
 
+    def ever_succeeded(self) -> bool:
+        """Whether a sweep ever ended with exit 0 here: the tenant was reachable as configured."""
+        return (
+            self.db.execute("select 1 from sweeps where exit_code = 0 limit 1").fetchone()
+            is not None
+        )
+
     def recent_sweeps(self, limit: int = 10) -> list[dict[str, Any]]:
         """The newest sweep records, newest first, with their JSON columns decoded."""
         rows = self.db.table("sweeps").rows_where(order_by="started_at desc", limit=limit)
