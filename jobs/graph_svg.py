@@ -46,7 +46,8 @@ LEGEND_ROOM = 34.0
 LOOP_ROOM = 30.0  # right of the drawing, for a self-loop
 # Edge kinds by the start of ``Edge.origin``; a chain file's origin is "path:line". Native
 # task chains get ("task ", "native-task") here once they exist; their colour is ready.
-ORIGIN_KINDS = (("tag ", "tag"),)
+# "seen": an edge the report drew from the sweeps' decisions (``jobs.report_graph``).
+ORIGIN_KINDS = (("tag ", "tag"), ("seen", "seen"))
 EMPTY = "No chains: no chain tags and no chain-file edges."
 
 

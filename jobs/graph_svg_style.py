@@ -35,6 +35,7 @@ KIND_COLOURS = {
     "chain-file": "#1f5fa8",
     "join": "#7b3fa0",
     "native-task": "#00796b",
+    "seen": "#6b6b6b",
     "cycle": "#c62828",
 }
 KIND_NAMES = {
@@ -42,6 +43,7 @@ KIND_NAMES = {
     "chain-file": "chain file",
     "join": "join",
     "native-task": "native task",
+    "seen": "seen in a sweep",
     "cycle": "↻ in a cycle",
 }
 DASHES = {"success": "", "failure": "6 4", "any": "2 3"}

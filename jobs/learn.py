@@ -22,12 +22,14 @@ OUTCOME_STATUS = {"success": "succeeded", "failure": "failed", "canceled": "canc
 
 
 def reload_outcome_rows(runs: Iterable[FinishedReload]) -> list[dict[str, Any]]:
-    """How each finished reload ended; the store keeps those of reloads this program started."""
+    """How each finished reload ended, and when the engine began it (None if the event did not
+    say); the store keeps those of reloads this program started."""
     return [
         {
             "reload_id": run.reload_id,
             "outcome": OUTCOME_STATUS.get(run.outcome, run.outcome),
             "ended_at": format_time(run.ended_at),
+            "reload_started_at": format_time(run.started_at) if run.started_at else None,
         }
         for run in runs
     ]

@@ -48,6 +48,9 @@ class RunReload:
     status: str
     hop_latency_s: float | None
     reason: str | None = None
+    # When the engine began it (its end less its event's duration), if known: the report
+    # splits triggered -> ended into queued and reloading.
+    reload_started_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,7 @@ def _reload(
         status,
         _seconds(row.source_end, triggered),
         reason,
+        row.reload_started_at,
     )
 
 
@@ -237,4 +241,5 @@ def _reload_json(reload: RunReload) -> dict[str, Any]:
     record = asdict(reload)
     record["triggered_at"] = _iso(reload.triggered_at)
     record["ended_at"] = _iso(reload.ended_at)
+    record["reload_started_at"] = _iso(reload.reload_started_at)
     return record

@@ -7,9 +7,11 @@ app id in ``extensions.topLevelResourceId``, status ``ok``/``error``) and
 
 from __future__ import annotations
 
+import math
+import re
 import sys
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from qlik.errors import ReloadChainError
@@ -31,6 +33,11 @@ _OUTCOMES: dict[str, Outcome] = {
 }
 
 
+# A reload's duration in milliseconds, as text; longer than a week is not a reload's duration.
+_MILLISECONDS = re.compile(r"\d+(?:\.\d+)?")
+_LONGEST_MS = 7 * 24 * 3600 * 1000
+
+
 class InvalidEventError(ReloadChainError, ValueError):
     """The event lacks a field the program needs or has a value it cannot read.
 
@@ -48,6 +55,16 @@ class FinishedReload:
     reload_id: str
     outcome: Outcome
     ended_at: datetime
+    # How long the engine reloaded (``data.duration``): the reload began at ``ended_at`` less
+    # this. None when the event does not say (or says something unreadable).
+    duration_s: float | None = None
+
+    @property
+    def started_at(self) -> datetime | None:
+        """When the engine began the reload, if the event gave its duration."""
+        if self.duration_s is None:
+            return None
+        return self.ended_at - timedelta(seconds=self.duration_s)
 
 
 def parse_finished_reload(raw: Any) -> FinishedReload:
@@ -81,7 +98,23 @@ def parse_finished_reload(raw: Any) -> FinishedReload:
         reload_id=_text("data.reloadId", data.get("reloadId") or data.get("id")),
         outcome=outcome,
         ended_at=_time("data.endTime", end_value) if end_value else event_time,
+        duration_s=_duration_s(data.get("duration")),
     )
+
+
+def _duration_s(value: Any) -> float | None:
+    """``data.duration`` in seconds: milliseconds as a number, or text such as ``"1234ms"``.
+
+    Optional: a missing or unreadable duration is None, never an invalid event.
+    """
+    if isinstance(value, str):
+        text = value.strip().lower().removesuffix("ms").strip()
+        value = float(text) if _MILLISECONDS.fullmatch(text) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value) or value < 0 or value > _LONGEST_MS:
+        return None
+    return value / 1000
 
 
 def _text(field: str, value: Any) -> str:

@@ -95,6 +95,21 @@ def _add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     sim.set_defaults(handler=commands.cmd_sim)
     _add_graph_and_start(sub, common)
     _add_runs_and_health(sub, common)
+    _add_secrets(sub, common)
+
+
+def _add_secrets(sub: Any, common: argparse.ArgumentParser) -> None:
+    secrets = sub.add_parser(
+        "secrets", parents=[common], help="keep api_key or client_secret in the OS keyring"
+    )
+    actions = secrets.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, text in (
+        ("set", "store one, typed at a prompt (not shown) or read from stdin"),
+        ("delete", "remove this tenant's entry"),
+    ):
+        parser = actions.add_parser(action, parents=[common], help=text)
+        parser.add_argument("name", choices=("api_key", "client_secret"), help="which secret")
+    secrets.set_defaults(handler=commands.cmd_secrets)
 
 
 def _add_runs_and_health(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -123,6 +138,22 @@ def _add_runs_and_health(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     backup.add_argument("file", type=Path, metavar="FILE", help="where to write the copy")
     backup.set_defaults(handler=commands.cmd_backup)
+    _add_report(sub, common)
+
+
+def _add_report(sub: Any, common: argparse.ArgumentParser) -> None:
+    report = sub.add_parser(
+        "report", parents=[common], help="the HTML report: graph, chain runs, sweeps, alerts"
+    )
+    report.add_argument(
+        "--html", type=Path, required=True, metavar="FILE", help="where to write the page"
+    )
+    report.add_argument(
+        "--offline",
+        action="store_true",
+        help="draw the graph from the database alone (no API call), as after each sweep",
+    )
+    report.set_defaults(handler=commands.cmd_report)
 
 
 def _add_graph_and_start(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -224,7 +255,10 @@ def main(argv: Sequence[str] | None = None, clock: Clock = SYSTEM_CLOCK) -> int:
         configure_logging(args.log_level, json_lines=bool(args.log_json))
         code = 0
         try:
-            runtime = Runtime.from_loaded(load(args.config, _setting_flags(args)), clock)
+            # A bad value in the keyring must not stop the command that replaces it.
+            keyring = args.command != "secrets"
+            loaded = load(args.config, _setting_flags(args), keyring=keyring)
+            runtime = Runtime.from_loaded(loaded, clock)
             scrubber = runtime.scrubber()
             stdio.use(scrubber)
             configure_logging(

@@ -166,6 +166,15 @@ def cmd_graph(args: argparse.Namespace, runtime: Runtime) -> int:
     return 0
 
 
+def cmd_secrets(args: argparse.Namespace, runtime: Runtime) -> int:
+    """``reload-chain secrets set|delete NAME``: the OS keyring's entry of this tenant."""
+    from scheduler.secrets import run_secrets
+
+    return run_secrets(
+        args.action, args.name, runtime.settings, runtime.origins, stdin=sys.stdin, out=sys.stdout
+    )
+
+
 def cmd_doctor(args: argparse.Namespace, runtime: Runtime) -> int:
     """``reload-chain doctor``: what is wrong, and what to do about it."""
     return run_doctor(runtime, sys.stdout)
@@ -229,6 +238,13 @@ def cmd_backup(args: argparse.Namespace, runtime: Runtime) -> int:
     megabytes = done.size_bytes / 1_000_000
     print(f"backed up {done.source} to {done.target} ({done.pages} pages, {megabytes:.1f} MB)")
     return 0
+
+
+def cmd_report(args: argparse.Namespace, runtime: Runtime) -> int:
+    """``reload-chain report --html FILE``: the HTML report, written atomically."""
+    from scheduler.report import show_report
+
+    return show_report(args, runtime, sys.stdout)
 
 
 def _parse_since(value: str | None, now: datetime) -> datetime | None:

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from jobs.chainfile import ChainFile, ChainFileError, parse_chain_file
 from jobs.deadline_config import DEADLINE_TABLE, Deadline, parse_deadlines
 from scheduler.alert_config import ALERT_TABLE, AlertRoute, parse_alerts
+from scheduler.secrets import keyring_source, keyring_user, read_secrets, wanted_secrets
 from scheduler.settings import (
     CHAIN_TABLES,
     CONFIG_ENV,
@@ -36,6 +37,11 @@ class Layer:
 
     values: dict[str, Any]
     describe: Mapping[str, str]
+
+
+# Per setting, every source that gave it a value, the one used first: ``--interval-minutes``,
+# ``environment QLIK_API_KEY``, ``path:line``, ``keyring <host>:api_key``. Defaults are absent.
+Origins = dict[str, tuple[str, ...]]
 
 
 def find_config_file(flag: Path | None, environ: Mapping[str, str]) -> Path | None:
@@ -73,14 +79,22 @@ class LoadedSettings:
     chain: ChainFile = field(default_factory=ChainFile)
     alerts: tuple[AlertRoute, ...] = ()
     deadlines: tuple[Deadline, ...] = ()
+    origins: Origins = field(default_factory=dict)
 
 
 def load(
     config_flag: Path | None = None,
     flags: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    *,
+    keyring: bool = True,
 ) -> LoadedSettings:
-    """Settings from flags > environment > TOML file > defaults, with what the file held besides."""
+    """Settings from flags > environment > TOML file > OS keyring > defaults, with what the
+    file held besides.
+
+    The keyring is asked only for a secret the layers above lack (``scheduler.secrets``);
+    ``keyring=False`` never asks it (``secrets set`` replaces what it holds, even a bad value).
+    """
     env = os.environ if environ is None else environ
     config_path = find_config_file(config_flag, env)
     document = read_toml(config_path) if config_path else {}
@@ -89,10 +103,13 @@ def load(
         _env_layer(env),
         _file_layer(config_path, document) if config_path else Layer({}, {}),
     ]
+    if keyring:
+        layers.append(_keyring_layer(layers))
     chain = _chain_file(config_path, document) if config_path else ChainFile()
     alerts = _alerts(config_path, document) if config_path else ()
     deadlines = _deadlines(config_path, document, chain) if config_path else ()
-    return LoadedSettings(_merged(layers), config_path, chain, alerts, deadlines)
+    settings, origins = _merged(layers)
+    return LoadedSettings(settings, config_path, chain, alerts, deadlines, origins)
 
 
 def _deadlines(path: Path, document: dict[str, Any], chain: ChainFile) -> tuple[Deadline, ...]:
@@ -130,16 +147,31 @@ def load_settings(
     return load(config_flag, flags, environ).settings
 
 
-def _merged(layers: list[Layer]) -> Settings:
+def _merged(layers: list[Layer]) -> tuple[Settings, Origins]:
     merged: dict[str, Any] = {}
-    origins: dict[str, str] = {}
+    origins: Origins = {}
     for layer in reversed(layers):
         merged.update(layer.values)
-        origins.update({key: layer.describe[key] for key in layer.values})
+        for key in layer.values:
+            origins[key] = (layer.describe[key], *origins.get(key, ()))
     try:
-        return Settings(**merged)
+        return Settings(**merged), origins
     except ValidationError as error:
-        raise settings_error(error, origins) from None
+        raise settings_error(error, {key: used[0] for key, used in origins.items()}) from None
+
+
+def _keyring_layer(layers: list[Layer]) -> Layer:
+    """The secrets the layers above lack, from the OS keyring, once the tenant is known."""
+    given: dict[str, Any] = {}
+    for layer in reversed(layers):
+        given.update(layer.values)
+    tenant_url = given.get("tenant_url")
+    wanted = wanted_secrets(given)
+    if not isinstance(tenant_url, str) or not wanted:
+        return Layer({}, {})
+    values = read_secrets(tenant_url, wanted)
+    users = {key: keyring_user(tenant_url, key) or "" for key in values}
+    return Layer(values, {key: keyring_source(user) for key, user in users.items()})
 
 
 def settings_error(error: ValidationError, origins: Mapping[str, str]) -> SettingsError:

@@ -19,12 +19,14 @@ from rich.console import Console
 from sqlite_utils import Database
 
 from jobs.edges import edges_from_tags
+from jobs.graph import build_graph
 from jobs.report import SweepReport
 from jobs.runs import RUNNING, ChainRun, chain_runs
 from jobs.sweep import run_sweep
 from scheduler.alert_config import AlertRoute, parse_alerts
 from scheduler.demo_receiver import AlertReceiver, describe
 from scheduler.output import table
+from scheduler.report import build_report, write_atomically
 from scheduler.runs_view import render_runs
 from scheduler.runtime import Runtime
 from scheduler.settings import DEFAULT_TAG_PREFIX, Settings
@@ -51,6 +53,7 @@ def run_demo(
     timeout_s: float = TIMEOUT_S,
     *,
     receiver: AlertReceiver | None = None,
+    report_path: Path | None = None,
 ) -> int:
     """Run the demo, writing to ``out``; 0 when the chain unfolded, 1 on timeout.
 
@@ -60,7 +63,9 @@ def run_demo(
     """
     if receiver is None:
         with AlertReceiver() as own:
-            return run_demo(runtime, out, sweep_every_s, timeout_s, receiver=own)
+            return run_demo(
+                runtime, out, sweep_every_s, timeout_s, receiver=own, report_path=report_path
+            )
     scenario = builtin_scenario("finance")
     with SimulatorServer(scenario) as sim, tempfile.TemporaryDirectory() as folder:
         settings = Settings(
@@ -73,12 +78,28 @@ def run_demo(
             sweeps = _Sweeps(sim.tenant, demo, db, receiver, out)
             settled = sweeps.until_settled(sweep_every_s, timeout_s)
             runs = _runs(db, str(settings.database))
+            report = write_demo_report(demo, db, report_path or default_report_path())
         out.write("\n" + final_state(sim.tenant) + "\n\n")
         out.write("The chain run, as `reload-chain runs` shows it:\n\n")
         show_timeline(runs, out)
         out.write("\n" + _summary(sim.tenant, sweeps.reports, receiver) + "\n")
+        out.write(f"The HTML report (reload-chain report --html): {report}\n")
         out.write(YOUR_TENANT + "\n")
         return 0 if settled else 1
+
+
+def default_report_path() -> Path:
+    """Where ``make demo`` leaves its report: outside the repository, kept after the demo."""
+    return Path(tempfile.gettempdir()) / "reload-chain-demo-report.html"
+
+
+def write_demo_report(demo: Runtime, db: Database, path: Path) -> Path:
+    """The report of the demo's database, with the tenant's whole graph (tags included)."""
+    settings = demo.settings
+    graph = build_graph(demo.client(), demo.chain, settings.tag_prefix)
+    page = build_report(db, settings, demo.chain, (), demo.clock.now(), graph=graph)
+    write_atomically(path, page)
+    return path.resolve()
 
 
 def _introduction(sim: SimulatorServer, alerts_text: str, every_s: float) -> str:

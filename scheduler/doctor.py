@@ -6,7 +6,6 @@ Every failed check says what to do about it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
@@ -15,6 +14,7 @@ from jobs.chainfile import ChainFile
 from jobs.graph import ChainGraph, build_graph
 from qlik.client import QlikClient
 from qlik.errors import ApiError, AuthenticationError, QlikError
+from scheduler.doctor_settings import Check, settings_checks, sources_lines
 from scheduler.runtime import Runtime
 from scheduler.settings import Settings, SettingsError
 from state.database import StateError, check_file
@@ -23,26 +23,23 @@ from state.database import StateError, check_file
 PROBE_APP = "00000000-0000-0000-0000-000000000000"
 
 
-@dataclass(frozen=True)
-class Check:
-    """One line of the report: what was checked, how it went, and what to do about it."""
-
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
-
-
 def run_doctor(runtime: Runtime, out: TextIO) -> int:
-    """Run every check, print one line each, and return 0 only when all is well."""
+    """Print where the settings came from, run every check, print one line each, and return
+    0 only when none failed (a WARN does not fail)."""
+    for line in sources_lines(runtime.settings, runtime.origins, runtime.config_path):
+        out.write(line + "\n")
     checks = diagnose(runtime, runtime.clock.now())
     for check in checks:
-        mark = "ok  " if check.ok else "FAIL"
+        mark = "FAIL" if not check.ok else "WARN" if check.warn else "ok  "
         out.write(f"{mark} {check.name}: {check.detail}\n")
         if check.fix:
             out.write(f"     -> {check.fix}\n")
     failed = sum(not check.ok for check in checks)
-    out.write("all checks passed\n" if not failed else f"{failed} check(s) failed\n")
+    warned = sum(check.ok and check.warn for check in checks)
+    if failed:
+        out.write(f"{failed} check(s) failed\n")
+    else:
+        out.write("all checks passed" + (f", {warned} warning(s)" if warned else "") + "\n")
     return 0 if not failed else 1
 
 
@@ -62,12 +59,14 @@ def _database(path: Path) -> Check:
 def diagnose(runtime: Runtime, now: datetime) -> list[Check]:
     """The checks, in order; the tenant is only asked once the settings are complete."""
     settings = runtime.settings
+    sources = settings_checks(runtime.origins, runtime.config_path)
     try:
         tenant_url, _ = settings.require_tenant()
     except SettingsError as error:
-        return [Check("settings", False, str(error), "set it and run doctor again")]
+        return [Check("settings", False, str(error), "set it and run doctor again"), *sources]
     checks = [
         Check("settings", True, f"tenant {tenant_url}, database {settings.database}"),
+        *sources,
         _database(settings.database),
     ]
     client = runtime.client()

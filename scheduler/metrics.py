@@ -28,7 +28,6 @@ from state.metrics_reads import MetricsSnapshot, metrics_snapshot
 
 PREFIX = "reload_chain"
 # Chain runs take from under a minute (one quick hop) to a night (a long chain of big apps).
-DURATION_BUCKETS_S = (30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 86400)
 # Always present, at 0 when none happened yet, so rate() works from the first scrape.
 EXIT_CODES = (0, 1, 2, 3)
 OUTCOMES = ("succeeded", "failed", "canceled")
@@ -101,7 +100,7 @@ def _reload_families(s: MetricsSnapshot) -> Iterator[Metric]:
         "outcome",
         _with_zeros(s.reload_outcomes, OUTCOMES),
     )
-    yield _histogram(s.chain_run_durations_s)
+    yield _histogram(*s.duration_histogram())
 
 
 def _counter(name: str, documentation: str, value: int) -> CounterMetricFamily:
@@ -124,18 +123,13 @@ def _gauge(name: str, documentation: str, moment: datetime | None) -> GaugeMetri
     return family
 
 
-def _histogram(durations: Iterable[float]) -> HistogramMetricFamily:
-    values = sorted(durations)
-    buckets = [
-        (str(float(bound)), sum(1 for value in values if value <= bound))
-        for bound in DURATION_BUCKETS_S
-    ]
-    buckets.append(("+Inf", len(values)))
+def _histogram(buckets: list[tuple[str, int]], total_s: float) -> HistogramMetricFamily:
+    # Pruned runs are folded into the totals (state.totals): the histogram never shrinks.
     return HistogramMetricFamily(
         f"{PREFIX}_chain_run_duration_seconds",
         "Finished chain runs: from the root reload's end to the end of the last reload it led to.",
         buckets=buckets,
-        sum_value=sum(values),
+        sum_value=total_s,
     )
 
 

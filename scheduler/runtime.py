@@ -28,11 +28,13 @@ from qlik.clock import SYSTEM_CLOCK, Clock
 from qlik.limits import RateLimits
 from scheduler.alert_config import AlertRoute, alert_secrets
 from scheduler.alerting import Notifier
-from scheduler.config import LoadedSettings
+from scheduler.config import LoadedSettings, Origins
 from scheduler.metrics import after_sweep
+from scheduler.report import report_after_sweep
 from scheduler.scrub import Scrubber
 from scheduler.settings import Settings
 from state.database import check_integrity, open_database, open_existing
+from state.retention import RetentionPolicy
 from state.store import Store
 from state.watermark import Watermark
 
@@ -53,6 +55,8 @@ class Runtime:
     rate_limits: RateLimits | None = None
     alerts: tuple[AlertRoute, ...] = ()
     deadlines: tuple[Deadline, ...] = ()
+    # Where each setting not at its default came from (``scheduler.config.Origins``).
+    origins: Origins = field(default_factory=dict)
     _client: QlikClient | None = field(default=None, init=False, repr=False)
     _resources: ExitStack = field(default_factory=ExitStack, init=False, repr=False)
 
@@ -66,6 +70,7 @@ class Runtime:
             clock,
             alerts=loaded.alerts,
             deadlines=loaded.deadlines,
+            origins=loaded.origins,
         )
 
     def derived(self, settings: Settings, alerts: tuple[AlertRoute, ...] = ()) -> Runtime:
@@ -123,6 +128,8 @@ class Runtime:
             self.scrubber().scrub,
             in_flight_s=in_flight_window(self.settings.http_timeout_seconds),
         )
+        longest_join = max((join.within_minutes for join in self.chain.joins), default=0)
+        store.retention = RetentionPolicy(self.settings.retention_days, longest_join)
         watermark = None if in_memory else Watermark(self.settings.database)
         return SweepContext(
             self.client(),
@@ -137,14 +144,16 @@ class Runtime:
         )
 
     def _after_commit(self, store: Store) -> Callable[[], None]:
-        """After each commit: the metrics file rewritten, then the pending alerts sent.
+        """After each commit: the metrics file and the report rewritten, then the pending
+        alerts sent.
 
-        Neither raises: a failure is a WARNING line and never a sweep's exit code.
+        None raises: a failure is a WARNING line and never a sweep's exit code.
         """
         notifier = Notifier(self.alerts, store, self.clock)
 
         def after_commit() -> None:
             after_sweep(store.db, self.settings)
+            report_after_sweep(store.db, self)
             notifier.deliver_pending()
 
         return after_commit

@@ -50,8 +50,10 @@ ENVIRONMENT: dict[str, str] = {
     "max_sweep_minutes": "RELOAD_CHAIN_MAX_SWEEP_MINUTES",
     "max_active_reloads": "RELOAD_CHAIN_MAX_ACTIVE_RELOADS",
     "metrics_file": "RELOAD_CHAIN_METRICS_FILE",
+    "retention_days": "RELOAD_CHAIN_RETENTION_DAYS",
+    "report_file": "RELOAD_CHAIN_REPORT_FILE",
 }
-PATH_KEYS = ("database", "log_file", "metrics_file")
+PATH_KEYS = ("database", "log_file", "metrics_file", "report_file")
 
 
 DAY_MINUTES = 24 * 60
@@ -104,6 +106,10 @@ class Settings(BaseSettings):
     max_active_reloads: int | None = Field(None, ge=1, le=10_000)
     # A Prometheus text file rewritten after each sweep (None: none is written).
     metrics_file: Path | None = None
+    # Days of history kept; what safety needs is kept longer (see state/retention.py).
+    retention_days: int = Field(90, ge=7, le=3650)
+    # The HTML report rewritten after each sweep (None: none is written).
+    report_file: Path | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -117,7 +123,7 @@ class Settings(BaseSettings):
         """Only the values merged by ``load_settings``, which reads environment and file itself."""
         return (init_settings,)
 
-    @field_validator("database", "log_file", "metrics_file")
+    @field_validator("database", "log_file", "metrics_file", "report_file")
     @classmethod
     def _expand_home(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
@@ -163,7 +169,8 @@ class Settings(BaseSettings):
             raise SettingsError(
                 "missing credentials: set api_key (QLIK_API_KEY), or client_id and client_secret "
                 "(QLIK_CLIENT_ID, QLIK_CLIENT_SECRET) for an OAuth client, in the environment "
-                "or in reload-chain.toml"
+                "or in reload-chain.toml, or store the secret in the OS keyring with "
+                "'reload-chain secrets set api_key'"
             )
         return oauth
 
@@ -180,7 +187,8 @@ class Settings(BaseSettings):
         if self.client_secret is None or not has_secret:
             raise SettingsError(
                 "client_id is set but client_secret is missing: set QLIK_CLIENT_SECRET or "
-                "client_secret in reload-chain.toml"
+                "client_secret in reload-chain.toml, or store it in the OS keyring with "
+                "'reload-chain secrets set client_secret'"
             )
         return ClientCredentials(self.client_id, self.client_secret)
 

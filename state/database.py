@@ -146,12 +146,23 @@ def open_database(
             db = StateDatabase(connection)
             db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         try:
+            _incremental_if_new(db)
             migrate(db, migrations, where)
         except BaseException:
             # An open handle keeps the file locked on Windows.
             db.close()
             raise
         return db
+
+
+def _incremental_if_new(db: Database) -> None:
+    """A new database gives the pages that pruning frees back to the disk, a few at a time.
+
+    ``auto_vacuum`` can only be chosen before the first table exists; an older database is
+    converted once by ``state.vacuum``, or told how to be.
+    """
+    if db.execute("select count(*) from sqlite_master").fetchone()[0] == 0:
+        db.execute("PRAGMA auto_vacuum = INCREMENTAL")
 
 
 def _make_folder(path: Path) -> None:

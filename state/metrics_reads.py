@@ -1,14 +1,15 @@
 """Read-only snapshots for monitoring: the sweeps ``health`` judges, the totals of the metrics file.
 
 Everything comes from the database, so the numbers outlive the process that swept: a Task
-Scheduler ``sweep`` every few minutes adds to the totals of the ones before it.
+Scheduler ``sweep`` every few minutes adds to the totals of the ones before it. What pruning
+deleted was folded into ``totals`` (``state.totals``) and is added back, so no counter goes down.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,17 @@ from sqlite_utils import Database
 
 from qlik.times import parse_time
 from state.database import StateError, state_errors
+from state.totals import (
+    API_CALLS,
+    DECISIONS,
+    RATE_LIMITED,
+    RELOAD_OUTCOMES,
+    RELOADS_STARTED,
+    SWEEPS,
+    FoldedDurations,
+    Totals,
+    read_totals,
+)
 
 # Exit codes of sweeps that did their work and failed (1: retried next sweep, 2: bad settings).
 FAILED = (1, 2)
@@ -33,6 +45,7 @@ _STARTED = "from ledger where decision = 'triggered' and reload_id is not null"
 _FINISHED_RUNS = """
 select c.root_ended_at, max(l.ended_at)
 from chain_runs c join ledger l on l.chain_run_id = c.run_id
+where {runs}
 group by c.run_id
 having sum(l.decision = 'triggered') > 0
     and sum(l.state in ('intent', 'unconfirmed')) = 0
@@ -69,9 +82,15 @@ class MetricsSnapshot:
     decisions_by_reason: dict[str, int]
     reloads_started: int
     reload_outcomes: dict[str, int]
-    chain_run_durations_s: tuple[float, ...]
+    chain_run_durations_s: tuple[float, ...]  # of the chain runs still in the database
     api_calls: dict[str, int]
     rate_limited: int
+    # The chain runs pruned, as histogram buckets: ``duration_histogram`` adds both.
+    folded_durations: FoldedDurations = field(default_factory=FoldedDurations)
+
+    def duration_histogram(self) -> tuple[list[tuple[str, int]], float]:
+        """Every finished chain run's duration, pruned or not: cumulative buckets and sum."""
+        return self.folded_durations.histogram(self.chain_run_durations_s)
 
 
 def sweep_history(db: Database, where: str = "state database") -> SweepHistory:
@@ -99,16 +118,20 @@ def metrics_snapshot(db: Database, where: str = "state database") -> MetricsSnap
         newest = _marks(db, f"{_MARK} {_NEWEST} limit 1")
         success = _marks(db, f"{_MARK} and exit_code = 0 {_NEWEST} limit 1")
         outcomes = f"select outcome, count(distinct reload_id) {_STARTED} group by 1"
+        folded = read_totals(db)
+        by_exit_code = {str(code): count for code, count, _ in rows if code is not None}
         return MetricsSnapshot(
-            sweeps_by_exit_code={code: count for code, count, _ in rows if code is not None},
+            sweeps_by_exit_code=_exit_codes(_plus(by_exit_code, folded, SWEEPS)),
             last_sweep_at=newest[0].finished_at if newest else None,
             last_success_at=success[0].finished_at if success else None,
-            decisions_by_reason=_json_sums(db, "decisions"),
-            reloads_started=_scalar(db, f"select count(distinct reload_id) {_STARTED}"),
-            reload_outcomes=_counts(db, outcomes),
-            chain_run_durations_s=tuple(_durations(db)),
-            api_calls=_json_sums(db, "api_calls"),
-            rate_limited=sum(limited or 0 for _, _, limited in rows),
+            decisions_by_reason=_plus(_json_sums(db, "decisions"), folded, DECISIONS),
+            reloads_started=_scalar(db, f"select count(distinct reload_id) {_STARTED}")
+            + folded.count(RELOADS_STARTED),
+            reload_outcomes=_plus(_counts(db, outcomes), folded, RELOAD_OUTCOMES),
+            chain_run_durations_s=tuple(finished_run_durations(db)),
+            api_calls=_plus(_json_sums(db, "api_calls"), folded, API_CALLS),
+            rate_limited=sum(limited or 0 for _, _, limited in rows) + folded.count(RATE_LIMITED),
+            folded_durations=folded.durations(),
         )
 
 
@@ -139,22 +162,42 @@ def _scalar(db: Database, sql: str) -> int:
     return int(value or 0)
 
 
+def json_sums_sql(column: str, sweeps: str = "1") -> str:
+    """(key, sum) over the sweeps counted (``sweeps``: a condition on ``s``) of a JSON object
+    column such as ``{"reason": 2}``; ``state.retention`` folds the pruned ones with it."""
+    return (
+        f"select j.key as name, sum(j.value) as total from sweeps s, json_each(s.{column}) j "
+        f"where coalesce(s.dry_run, 0) = 0 and json_valid(s.{column}) "
+        f"and json_type(s.{column}) = 'object' and j.type = 'integer' and {sweeps} group by j.key"
+    )
+
+
 def _json_sums(db: Database, column: str) -> dict[str, int]:
     """Per key, the sum over every sweep of a JSON object column such as ``{"reason": 2}``."""
-    sql = (
-        f"select j.key, sum(j.value) from sweeps s, json_each(s.{column}) j "
-        f"where coalesce(s.dry_run, 0) = 0 and json_valid(s.{column}) "
-        f"and json_type(s.{column}) = 'object' and j.type = 'integer' group by j.key"
-    )
-    return {key: int(total) for key, total in db.execute(sql).fetchall()}
+    return {key: int(total) for key, total in db.execute(json_sums_sql(column)).fetchall()}
 
 
-def _durations(db: Database) -> Iterator[float]:
-    """Seconds from each finished chain run's root reload end to its last reload's end."""
-    for root_ended, last_ended in db.execute(_FINISHED_RUNS).fetchall():
+def finished_run_durations(db: Database, runs: str = "1") -> Iterator[float]:
+    """Seconds from each finished chain run's root reload end to its last reload's end.
+
+    ``runs``: a condition on the chain run ``c`` (``state.retention`` folds the pruned ones).
+    """
+    for root_ended, last_ended in db.execute(_FINISHED_RUNS.format(runs=runs)).fetchall():
         if root_ended and last_ended:
             seconds = (parse_time(last_ended) - parse_time(root_ended)).total_seconds()
             yield max(0.0, seconds)
+
+
+def _plus(counts: dict[str, int], folded: Totals, prefix: str) -> dict[str, int]:
+    """``counts`` with the totals folded under ``prefix`` added."""
+    merged = dict(counts)
+    for key, value in folded.counts(prefix).items():
+        merged[key] = merged.get(key, 0) + value
+    return merged
+
+
+def _exit_codes(counts: dict[str, int]) -> dict[int, int]:
+    return {int(code): count for code, count in counts.items()}
 
 
 @contextmanager

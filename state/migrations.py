@@ -162,6 +162,29 @@ def _chain_runs_and_alerts(db: Database) -> None:
     db.table("sweeps").add_column("rate_limited", int)
 
 
+def _reload_start(db: Database) -> None:
+    # When the engine began each reload this program started (its end less the event's
+    # duration): the report splits a hop's time into queued and reloading.
+    db.table("ledger").add_column("reload_started_at", str)
+    # The report, rewritten after every sweep, reads each app's newest decision of each kind
+    # and each root app's newest run: from these indexes, not a scan of 90 days of rows.
+    db.table("ledger").create_index(["app_id", "decision", "updated_at"])
+    db.table("chain_runs").create_index(["root_app_id", "root_ended_at"])
+
+
+def _retention_totals(db: Database) -> None:
+    # What pruning deleted, folded into totals (state/retention.py): the metrics file's
+    # counters, read from the database, must never go down.
+    db.table("totals").create({"name": str, "value": float}, pk="name")
+    # Pruning takes the oldest decisions that started nothing first, without walking past
+    # months of started reloads, which are kept longer (state/retention.py).
+    db.execute(
+        "create index idx_ledger_untriggered on ledger (updated_at) where decision != 'triggered'"
+    )
+    # Every query by app id is served as well by (app_id, updated_at): 48 bytes a decision less.
+    db.execute("drop index if exists idx_ledger_app_id")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial_schema", _initial_schema),
     Migration("0002_intent_evidence", _intent_evidence),
@@ -169,4 +192,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0004_fences_and_late_events", _fences_and_late_events),
     Migration("0005_in_flight_windows", _in_flight_windows),
     Migration("0006_chain_runs_and_alerts", _chain_runs_and_alerts),
+    Migration("0007_reload_start", _reload_start),
+    Migration("0008_retention_totals", _retention_totals),
 )

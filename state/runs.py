@@ -40,7 +40,7 @@ limit :limit
 
 _ROWS_SQL = (
     "select chain_run_id, sweep_id, app_id, decision, reason, state, reload_id, source_reloads,"
-    " source_end, written_at, updated_at, outcome, ended_at from ledger"
+    " source_end, written_at, updated_at, outcome, ended_at, reload_started_at from ledger"
     " where chain_run_id in ({})"
 )
 
@@ -79,6 +79,8 @@ class DecisionRecord:
     updated_at: datetime | None = None
     outcome: str | None = None
     ended_at: datetime | None = None
+    # When the engine began the reload (its end less its event's duration), if known.
+    reload_started_at: datetime | None = None
 
 
 @dataclass
@@ -132,7 +134,7 @@ def _root(row: tuple[Any, ...]) -> RootRecord:
 
 def _decision(row: tuple[Any, ...]) -> DecisionRecord:
     run_id, sweep_id, app_id, decision, reason, state, reload_id, sources, *times = row
-    source_end, written_at, updated_at, outcome, ended_at = times
+    source_end, written_at, updated_at, outcome, ended_at, reload_started_at = times
     return DecisionRecord(
         run_id,
         sweep_id,
@@ -147,4 +149,5 @@ def _decision(row: tuple[Any, ...]) -> DecisionRecord:
         _time(updated_at),
         outcome or None,
         _time(ended_at),
+        _time(reload_started_at),
     )

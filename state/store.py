@@ -20,7 +20,9 @@ from state import lease
 from state.access import DB_NOW
 from state.lease import Fence
 from state.reads import AUDIT_CURSOR, HIGH_WATER, LATE_CHECK, RECOVERY, StoreReads
+from state.retention import RetentionPolicy, prune
 from state.rows import LedgerRow, Started, SweepCommit
+from state.vacuum import vacuum_daily
 
 __all__ = [
     "AUDIT_CURSOR",
@@ -50,6 +52,9 @@ LEDGER_PK = ("sweep_id", "app_id")
 
 class Store(StoreReads):
     """The program's view of its SQLite database: the reads of ``StoreReads``, and the writes."""
+
+    # What each sweep's commit prunes (``state.retention``): the runtime sets the settings'.
+    retention = RetentionPolicy()
 
     def resolve_intent(self, row: LedgerRow, settled: list[dict[str, Any]], now: datetime) -> None:
         """Record what became of an intent, and the edges it settled, in one transaction.
@@ -89,6 +94,8 @@ class Store(StoreReads):
         """Write a sweep's handled events, ledger, settled edges, record and cursor at once.
 
         With a ``fence``, nothing is written if another sweeper took the lease meanwhile.
+        Rows past retention are pruned in the same transaction; once a day, free pages are
+        then given back to the disk.
         """
         with self._fenced(fence, lease.release, now):
             self._upsert("handled_events", commit.handled_events, "event_id")
@@ -103,6 +110,8 @@ class Store(StoreReads):
             self._set_cursor(LATE_CHECK, commit.late_checked_at, now)
             self._set_cursor(HIGH_WATER, commit.high_water, now)
             self._set_cursor(RECOVERY, commit.recovering_until, now)
+            prune(self.db, self.retention, now)
+        vacuum_daily(self.db, now, self.where)
 
     def record_aborted_sweep(
         self,
@@ -148,8 +157,9 @@ class Store(StoreReads):
     def _record_learned(self, commit: SweepCommit) -> None:
         """Outcomes of started reloads, chain runs, names, the outbox, deadline days."""
         self.db.conn.executemany(
-            "update ledger set outcome = :outcome, ended_at = :ended_at "
-            "where reload_id = :reload_id and decision = 'triggered'",
+            "update ledger set outcome = :outcome, ended_at = :ended_at,"
+            " reload_started_at = :reload_started_at"
+            " where reload_id = :reload_id and decision = 'triggered'",
             commit.reload_outcomes,
         )
         self._upsert("chain_runs", commit.chain_runs, "run_id")

@@ -9,6 +9,8 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import keyring
+import keyring.backends.null
 import pytest
 import respx
 from loguru import logger
@@ -35,6 +37,15 @@ def clean_environment(
     for name in [*ENVIRONMENT.values(), CONFIG_ENV]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+@pytest.fixture(autouse=True)
+def no_keyring() -> Iterator[None]:
+    """No test reads the developer's keychain or Credential Manager (tests set their own)."""
+    previous = keyring.get_keyring()
+    keyring.set_keyring(keyring.backends.null.Keyring())
+    yield
+    keyring.set_keyring(previous)
 
 
 LogCapture = Callable[..., list[str]]

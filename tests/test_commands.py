@@ -33,3 +33,9 @@ def test_the_benchmark_can_scale_the_limits(tmp_path: Path) -> None:
     with Runtime(settings_for(tmp_path), rate_limits=scaled) as runtime:
         ctx = runtime.sweep_context(runtime.database())
         assert ctx.client.rate_limits.period_s == 1.0
+
+
+def test_the_store_prunes_with_the_settings_retention(tmp_path: Path) -> None:
+    with Runtime(settings_for(tmp_path, retention_days=30)) as runtime:
+        ctx = runtime.sweep_context(runtime.database())
+        assert (ctx.store.retention.days, ctx.store.retention.longest_join_minutes) == (30, 0)

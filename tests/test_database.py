@@ -32,6 +32,7 @@ TABLES = {
     "app_names",
     "alerts",
     "deadline_days",
+    "totals",
 }
 
 
@@ -267,6 +268,8 @@ def test_migrate_applies_only_the_newer_ones_to_a_0002_database(tmp_path: Path) 
         "0004_fences_and_late_events",
         "0005_in_flight_windows",
         "0006_chain_runs_and_alerts",
+        "0007_reload_start",
+        "0008_retention_totals",
     ]
     assert migrate(db, MIGRATIONS, str(path)) == []
     db.close()

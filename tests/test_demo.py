@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 import pytest
 
@@ -16,15 +17,36 @@ TIMELINE = "The chain run, as `reload-chain runs` shows it:"
 
 
 @pytest.fixture(scope="module")
-def demo() -> tuple[str, AlertReceiver]:
+def report_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("demo") / "report.html"
+
+
+@pytest.fixture(scope="module")
+def demo(report_path: Path) -> tuple[str, AlertReceiver]:
     """One run of the demo (it takes seconds): its output, and the receiver of its alerts."""
     out = io.StringIO()
     with AlertReceiver() as receiver:
         code = run_demo(
-            Runtime(Settings()), out, sweep_every_s=0.5, timeout_s=30, receiver=receiver
+            Runtime(Settings()),
+            out,
+            sweep_every_s=0.5,
+            timeout_s=30,
+            receiver=receiver,
+            report_path=report_path,
         )
     assert code == 0, out.getvalue()
     return out.getvalue(), receiver
+
+
+def test_the_demo_writes_the_html_report_and_prints_its_path(
+    demo: tuple[str, AlertReceiver], report_path: Path
+) -> None:
+    text, _ = demo
+    assert f"The HTML report (reload-chain report --html): {report_path.resolve()}" in text
+    page = report_path.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") or page.lower().startswith("<!doctype html>")
+    for name in ("Finance extract", "Accounts Payable", "Data quality alerts"):
+        assert name in page
 
 
 def test_demo_unfolds_the_finance_chain_and_says_how_to_use_your_tenant(

@@ -1,13 +1,17 @@
-"""``reload-chain doctor``: each check, and exit 0 only when all is well."""
+"""``reload-chain doctor``: where each setting came from, each check, and exit 0 only when
+none failed."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import keyring
 import pytest
 
 from scheduler.cli import main
+from scheduler.doctor_settings import file_access
 from simulator.scenario import AppSpec, Scenario, SpaceSpec, UserSpec, builtin_scenario
 from simulator.server import SimulatorServer
 
@@ -26,12 +30,24 @@ def lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
     return capsys.readouterr().out.splitlines()
 
 
+def checks(out: list[str]) -> list[str]:
+    """The check lines, after the sources section."""
+    return [line for line in out if line.startswith(("ok", "FAIL", "WARN"))]
+
+
+def sources(out: list[str]) -> list[str]:
+    """The settings given, as the sources section lists them (spaces squeezed)."""
+    start = out.index("settings given (the others at their default):") + 1
+    return [" ".join(line.split()) for line in out[start:] if line.startswith("  ")]
+
+
 def test_a_healthy_tenant_passes_every_check(
     finance: SimulatorServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["doctor"]) == 0
-    out = lines(capsys)
-    names = [line.split(":")[0].split()[-1] for line in out if line.startswith(("ok", "FAIL"))]
+    everything = lines(capsys)
+    out = checks(everything)
+    names = [line.split(":")[0].split()[-1] for line in out]
     assert names == [
         "settings",
         "database",
@@ -43,7 +59,7 @@ def test_a_healthy_tenant_passes_every_check(
     ]
     assert all(line.startswith("ok") for line in out[:7])
     assert "signed in as Sim Admin (admin)" in out[2]
-    assert out[-1] == "all checks passed"
+    assert everything[-1] == "all checks passed"
 
 
 def test_missing_apps_and_cycles_fail_with_what_to_do(
@@ -90,7 +106,7 @@ def test_a_rejected_key_fails_the_identity_check(
 ) -> None:
     monkeypatch.setenv("QLIK_API_KEY", "wrong-key")
     assert main(["doctor"]) == 1
-    out = lines(capsys)
+    out = checks(lines(capsys))
     assert out[2].startswith("FAIL identity") and "401" in out[2]
     assert "wrong-key" not in "\n".join(out)
     assert not any(line.startswith(("ok   audits", "FAIL audits")) for line in out)
@@ -101,7 +117,13 @@ def test_missing_settings_are_reported_without_asking_any_tenant(
 ) -> None:
     assert main(["doctor"]) == 1
     out = lines(capsys)
-    assert out[0].startswith("FAIL settings: missing setting tenant_url")
+    assert out[:3] == [
+        "settings file: none found (looked for --config, $RELOAD_CHAIN_CONFIG, "
+        "./reload-chain.toml)",
+        "settings given: none",
+        out[2],
+    ]
+    assert out[2].startswith("FAIL settings: missing setting tenant_url")
     assert out[-1] == "1 check(s) failed"
 
 
@@ -115,3 +137,112 @@ def test_a_damaged_database_fails_its_check_in_one_line(
     assert main(["doctor"]) == 1
     (line,) = [line for line in lines(capsys) if line.startswith("FAIL database")]
     assert "damaged" in line and "quick_check" in line
+
+
+def test_each_setting_not_at_its_default_is_listed_with_its_source(
+    finance: SimulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "reload-chain.toml"
+    config.write_text("# tuned for the night\ntolerance_minutes = 15\n", encoding="utf-8")
+    assert main(["--config", str(config), "doctor", "--log-json"]) == 0
+    out = lines(capsys)
+    assert out[0] == f"settings file: {config.resolve()}"
+    assert sources(out) == [
+        f"tenant_url: {finance.url} (from environment QLIK_TENANT_URL)",
+        "api_key: set (from environment QLIK_API_KEY)",
+        f"database: {tmp_path / 'state.db'} (from environment RELOAD_CHAIN_DB)",
+        f"tolerance_minutes: 15 (from {config}:2)",
+        "log_json: true (from --log-json)",
+    ]
+    assert finance.tenant.scenario.api_key not in "\n".join(out)
+
+
+def test_a_secret_from_the_keyring_is_shown_as_set_from_there(
+    finance: SimulatorServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.test_keyring import MemoryKeyring
+
+    key = finance.tenant.scenario.api_key
+    host = finance.url.removeprefix("http://")
+    monkeypatch.delenv("QLIK_API_KEY")
+    previous = keyring.get_keyring()
+    keyring.set_keyring(MemoryKeyring({("reload-chain", f"{host}:api_key"): key}))
+    try:
+        assert main(["doctor"]) == 0
+    finally:
+        keyring.set_keyring(previous)
+    out = lines(capsys)
+    assert f"api_key: set (from keyring {host}:api_key)" in sources(out)
+    assert key not in "\n".join(out)
+
+
+def test_an_environment_variable_hiding_the_file_is_a_warning_naming_both(
+    finance: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = tmp_path / "reload-chain.toml"
+    config.write_text("tolerance_minutes = 15\n", encoding="utf-8")
+    monkeypatch.setenv("RELOAD_CHAIN_TOLERANCE_MINUTES", "30")
+    assert main(["--config", str(config), "doctor"]) == 0
+    out = lines(capsys)
+    (warning,) = [line for line in out if line.startswith("WARN")]
+    assert warning == (
+        "WARN overrides: environment RELOAD_CHAIN_TOLERANCE_MINUTES overrides "
+        f"tolerance_minutes of {config}:1"
+    )
+    assert "setx" in out[out.index(warning) + 1]
+    assert "tolerance_minutes: 30 (from environment RELOAD_CHAIN_TOLERANCE_MINUTES)" in (
+        sources(out)
+    )
+    assert out[-1] == "all checks passed, 1 warning(s)"
+
+
+# A file mode, and the check line and exit code it gives (``{}``: the file holding api_key).
+ACCESS_CASES = [
+    (
+        0o644,
+        "FAIL settings file: {} holds api_key and every user of this machine may read it "
+        "(mode 0644)",
+        1,
+    ),
+    (
+        0o602,
+        "FAIL settings file: {} holds api_key and every user of this machine may change "
+        "it (mode 0602)",
+        1,
+    ),
+    (0o640, "WARN settings file: {} holds api_key and its group may use it (mode 0640)", 0),
+    (0o600, "ok   settings file: {} holds api_key; only its owner may read it", 0),
+]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX modes")
+@pytest.mark.parametrize("case", ACCESS_CASES, ids=lambda case: f"{case[0]:04o}")
+def test_a_settings_file_holding_a_secret_is_checked_for_other_users(
+    finance: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    case: tuple[int, str, int],
+) -> None:
+    mode, expected, code = case
+    key = finance.tenant.scenario.api_key
+    monkeypatch.delenv("QLIK_API_KEY")
+    config = tmp_path / "reload-chain.toml"
+    config.write_text(f'api_key = "{key}"\n', encoding="utf-8")
+    config.chmod(mode)
+    assert main(["--config", str(config), "doctor"]) == code
+    out = lines(capsys)
+    assert [line for line in checks(out) if "settings file:" in line] == [expected.format(config)]
+    assert key not in "\n".join(out)
+
+
+def test_a_file_without_secrets_needs_no_access_check_and_windows_gets_a_note(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "reload-chain.toml"
+    assert file_access(config, [], "posix") is None
+    note = file_access(config, ["client_secret"], "nt")
+    assert note is not None and note.ok and "not checked on Windows" in note.detail

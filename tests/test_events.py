@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -161,3 +161,24 @@ def test_extensions_that_are_not_an_object_are_an_invalid_event(extensions: Any)
     # A malformed event must be skipped, never fatal: the sweep only catches InvalidEventError.
     with pytest.raises(InvalidEventError, match=r"^extensions"):
         parse_finished_reload({**app_event(), "extensions": extensions})
+
+
+@pytest.mark.parametrize(
+    ("duration", "seconds"),
+    [(1500, 1.5), (0, 0.0), (2500.5, 2.5005), ("1234ms", 1.234), (" 60000 ", 60.0)],
+)
+def test_the_duration_in_milliseconds_gives_the_reload_start(duration: Any, seconds: float) -> None:
+    run = parse_finished_reload(app_event(duration=duration))
+    assert run.duration_s == seconds
+    assert run.started_at == END_TIME - timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize(
+    "duration", [None, -5, True, "soon", "", float("nan"), float("inf"), [1], 10**12]
+)
+def test_a_missing_or_unreadable_duration_is_none_and_the_event_still_valid(
+    duration: Any,
+) -> None:
+    run = parse_finished_reload(app_event(duration=duration))
+    assert (run.duration_s, run.started_at) == (None, None)
+    assert run.outcome == "success"

@@ -74,3 +74,32 @@ def test_the_names_of_the_apps_looked_up_are_kept(ctx: SweepContext, tenant: Fak
     run_sweep(ctx, tenant.now)
     names = {row["app_id"]: row["name"] for row in ctx.store.db.table("app_names").rows}
     assert names == {a: "App 1", b: "App 2"}
+
+
+def test_the_reload_start_is_its_end_less_the_duration_of_its_event(
+    ctx: SweepContext, tenant: FakeTenant
+) -> None:
+    a, b, _ = three_hops(tenant)
+    tenant.finish(a, at=tenant.now - timedelta(minutes=5))
+    run_sweep(ctx, tenant.now)
+    (b_row,) = ledger(ctx, b)
+    ended = tenant.now - timedelta(minutes=1)
+    event = tenant.event(b, b_row["reload_id"], "ok", ended)
+    event["data"]["duration"] = 42_500  # milliseconds
+    tenant.events.append(event)
+    run_sweep(ctx, tenant.now)
+    (b_row,) = ledger(ctx, b)
+    assert b_row["reload_started_at"] == format_time(ended - timedelta(seconds=42.5))
+    assert b_row["ended_at"] == format_time(ended)
+
+
+def test_without_a_duration_the_reload_start_is_not_known(
+    ctx: SweepContext, tenant: FakeTenant
+) -> None:
+    a, b, _ = three_hops(tenant)
+    tenant.finish(a, at=tenant.now - timedelta(minutes=5))
+    run_sweep(ctx, tenant.now)
+    finish_started(tenant, b)
+    run_sweep(ctx, tenant.now)
+    (b_row,) = ledger(ctx, b)
+    assert (b_row["outcome"], b_row["reload_started_at"]) == ("succeeded", None)

@@ -15,10 +15,11 @@ from jobs.report import SweepReport
 from jobs.sweep import SweepContext, run_sweep
 from qlik.times import format_time, parse_time
 from scheduler.config import load_settings
-from scheduler.metrics import DURATION_BUCKETS_S, SnapshotCollector, after_sweep, write_metrics
+from scheduler.metrics import SnapshotCollector, after_sweep, write_metrics
 from scheduler.settings import Settings
 from state.database import open_database
 from state.metrics_reads import metrics_snapshot
+from state.totals import DURATION_BUCKETS_S
 from tests.fake_tenant import TENANT, FakeTenant
 from tests.sweeping import NO_SLEEP, finish_started, sweep_context
 
