@@ -252,13 +252,13 @@ class _Sweep:
     def _alerts(
         self,
         report: SweepReport,
-        reader: EventReader,
+        runs: list[FinishedReload],
         chain_runs: list[dict[str, Any]],
         late: list[Cause],
     ) -> list[dict[str, Any]]:
         """The alerts this sweep raises, for the outbox in its own transaction."""
         names = {app_id: app.name for app_id, app in self.apps.items()}
-        outcomes, runs = report.outcomes, reader.runs.values()
+        outcomes = report.outcomes
         end = SweepEnd(
             self.sweep_id, self.now, report.exit_code, outcomes, runs, chain_runs, names, late=late
         )
@@ -284,7 +284,10 @@ class _Sweep:
         overlap = ctx.settings.overlap_minutes
         moved_to = next_cursor(window, overlap, reader.last_event_time, unsettled, cursor)
         commit = build_commit(report, reader, unsettled, moved_to, self.now)
-        commit.reload_outcomes = reload_outcome_rows(reader.runs.values())
+        # A start settled only now may have finished already: its event, handled by an earlier
+        # sweep, is judged here with those read now (its outcome, its reload_failed alert).
+        finished = [*reader.runs.values(), *ctx.store.settled_without_outcome()]
+        commit.reload_outcomes = reload_outcome_rows(finished)
         commit.chain_runs = chain_run_rows(report.outcomes, self.sweep_id, self.now)
         commit.app_names = app_name_rows(self.apps, self.now)
         # An incomplete read, or a database that lost its memory, cannot see a day whole.
@@ -292,7 +295,7 @@ class _Sweep:
         runs = reader.runs.values()
         deadlines = sweep_deadlines(ctx.store, ctx.deadlines, runs, self.now, known_since)
         commit.deadline_days = deadlines.rows
-        commit.alerts = self._alerts(report, reader, commit.chain_runs, deadlines.late)
+        commit.alerts = self._alerts(report, finished, commit.chain_runs, deadlines.late)
         if window.late_check and reader.complete:
             commit.late_checked_at = self.now
         commit.high_water, commit.recovering_until = self.high_water, self.recovery

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from qlik.events import FinishedReload
 from qlik.times import parse_time
 from state import lease
 from state.access import DB_NOW, StateAccess
@@ -117,6 +118,19 @@ class StoreReads(StateAccess):
         )
         rows = self.db.execute(sql, list(UNFINISHED)).fetchall()
         return {(sweep, app): (float(age), flight) for sweep, app, age, flight in rows}
+
+    def settled_without_outcome(self) -> list[FinishedReload]:
+        """Finish events already handled of reloads this program started whose row has no
+        outcome yet: a start settled after its reload finished (``jobs.sweep`` judges them)."""
+        sql = (
+            "select h.event_id, h.event_time, h.app_id, h.reload_id, h.outcome from ledger l "
+            "join handled_events h on h.reload_id = l.reload_id "
+            "where l.decision = 'triggered' and l.outcome is null and l.state = 'done'"
+        )
+        return [
+            FinishedReload(event_id, parse_time(at), app_id, reload_id, outcome, parse_time(at))
+            for event_id, at, app_id, reload_id, outcome in self.db.execute(sql).fetchall()
+        ]
 
     def ever_succeeded(self) -> bool:
         """Whether a sweep ever ended with exit 0 here: the tenant was reachable as configured."""

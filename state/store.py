@@ -36,15 +36,6 @@ __all__ = [
     "SweepCommit",
 ]
 
-# The newest handled event of a reload, as the outcome of the ledger row that started it.
-_OUTCOME_FROM_HANDLED = """
-update ledger set (outcome, ended_at) = (
-    select case outcome when 'success' then 'succeeded' when 'failure' then 'failed'
-           else outcome end, event_time
-    from handled_events where reload_id = ?1 order by event_time desc limit 1)
-where sweep_id = ?2 and app_id = ?3 and outcome is null
-  and exists (select 1 from handled_events where reload_id = ?1)
-"""
 RAW_TEXT_LIMIT = 20_000  # characters of an invalid event kept for inspection
 SETTLED_PK = ("source_reload_id", "target_app_id")
 LEDGER_PK = ("sweep_id", "app_id")
@@ -60,13 +51,11 @@ class Store(StoreReads):
         """Record what became of an intent, and the edges it settled, in one transaction.
 
         A start settled late may have finished already, its event handled by an earlier sweep:
-        its outcome is then taken from ``handled_events`` (the event's time as its end).
+        the sweep judges it then (``StoreReads.settled_without_outcome``).
         """
         with self.db.atomic():
             self.db.table("ledger").upsert(self._ledger_record(row, now), pk=LEDGER_PK)
             self._upsert("settled_edges", settled, SETTLED_PK)
-            if row.reload_id and row.decision == "triggered":
-                self.db.execute(_OUTCOME_FROM_HANDLED, [row.reload_id, row.sweep_id, row.app_id])
 
     def record_intent(self, row: LedgerRow, now: datetime, fence: Fence | None = None) -> None:
         """Write a ledger row before its reload is requested (committed at once).

@@ -2,7 +2,8 @@
 
 Each plant re-creates, in test code only, a bug that breaks "nothing twice, nothing lost";
 product code has no switch for any of them. With a plant, the soak must report duplicated or
-lost starts (``python -m tests.chaos --plant NAME``, or ``--report-plants`` for the table).
+lost starts or alerts (``python -m tests.chaos --plant NAME``, or ``--report-plants`` for the
+table).
 
 To add one: write ``def plant(patch: Patch) -> None`` that replaces what it must through
 ``patch(owner, name, value)``, give it a docstring saying what it switches off, and register
@@ -100,12 +101,36 @@ def lost_state_off(patch: Patch) -> None:
     patch(decide, "_lost_state_reason", lambda *_args: None)
 
 
+def alert_twice(patch: Patch) -> None:
+    """An alert delivered is never marked ``sent`` (issue 14): the outbox row stays pending
+    and every later sweep delivers it again. Caught by the ``alerts`` feature."""
+    from state.store import Store
+
+    patch(Store, "alert_sent", lambda self, alert_id, sent_at: None)
+
+
+def alert_no_retry(patch: Patch) -> None:
+    """An alert the receiver refused (5xx) is marked ``sent`` as if delivered (issue 14):
+    nothing retries it, and it is lost. Caught by the ``alerts`` feature when the receiver
+    refuses its first POSTs."""
+    from datetime import UTC, datetime
+
+    from state.store import Store
+
+    def alert_failed(self: Store, alert_id: str, error: str) -> None:
+        self.alert_sent(alert_id, datetime.now(UTC))
+
+    patch(Store, "alert_failed", alert_failed)
+
+
 PLANTS: dict[str, Plant] = {
     "post-5xx-not-started": post_5xx_not_started,
     "blind-post-retry": blind_post_retry,
     "unsettled-off": unsettled_off,
     "lease-off": lease_off,
     "lost-state-off": lost_state_off,
+    "alert-twice": alert_twice,
+    "alert-no-retry": alert_no_retry,
 }
 # The features a plant's report runs with: those that can reveal it, nothing that hides it.
 PLANT_FEATURES: dict[str, tuple[str, ...]] = {
@@ -114,6 +139,8 @@ PLANT_FEATURES: dict[str, tuple[str, ...]] = {
     "unsettled-off": ("after_faults", "settling"),
     "lease-off": ("two_sweepers",),
     "lost-state-off": ("lost_state",),
+    "alert-twice": ("alerts",),
+    "alert-no-retry": ("alerts",),
 }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+KILL_WINDOW = "at-least-once window"  # in the note of a duplicate a kill explains
+
 
 @dataclass
 class RunResult:
@@ -32,6 +34,18 @@ class RunResult:
     secret_exit: int | None = None  # the exit code of the sweep with a CR/LF key
     secret_leaks: list[str] = field(default_factory=list)  # files that held the key
     exit_codes: list[int] = field(default_factory=list)  # of the clean sweeps
+    # The ``alerts`` feature (tests/chaos_alerts.py): failed starts against deliveries.
+    alerts: bool = False
+    failed_starts: int = 0  # reloads reload-chain started that failed: one alert each
+    alert_deliveries: int = 0  # POSTs the receiver accepted, duplicates included
+    receiver_failures: int = 0  # POSTs it answered 500
+    alert_sweeps: int = 0  # sweeps after the clean ones, for the last alerts
+    killed_after_delivering: int = 0  # sweeps SIGKILLed after one of their deliveries
+    answer_kill: bool = False  # alert_kills: a sweep was SIGKILLed right after a 200
+    alerts_lost: list[str] = field(default_factory=list)  # "t3#17": app key, reload number
+    alerts_duplicated: list[str] = field(default_factory=list)
+    alerts_unexpected: list[str] = field(default_factory=list)  # their titles
+    alert_notes: list[str] = field(default_factory=list)  # why each duplicate happened
 
     @property
     def secret_ok(self) -> bool:
@@ -39,9 +53,21 @@ class RunResult:
         return self.secret_exit in (None, 2) and not self.secret_leaks
 
     @property
+    def alerts_ok(self) -> bool:
+        """Every failed start delivered exactly once, and nothing else delivered."""
+        return not (self.alerts_lost or self.alerts_duplicated or self.alerts_unexpected)
+
+    @property
     def ok(self) -> bool:
-        """Every expected successor started exactly once, nothing else, no secret shown."""
-        return not (self.lost or self.duplicated or self.unexpected) and self.secret_ok
+        """Every expected successor started exactly once, nothing else, no secret shown;
+        every failed start alerted on exactly once, nothing else."""
+        starts_ok = not (self.lost or self.duplicated or self.unexpected)
+        # A database emptied or restored no longer knows which reloads it started: the
+        # lost-state rule keeps its starts safe, but it cannot attribute their failures. Such
+        # runs' alert anomalies are counted (alerts_*_after_lost_state), not failed: a known
+        # limit, written in the README.
+        alerts_ok = self.alerts_ok or bool(self.lost_state)
+        return starts_ok and self.secret_ok and alerts_ok
 
 
 def summarize(results: list[RunResult], seconds: float) -> dict[str, object]:
@@ -74,6 +100,23 @@ def summarize(results: list[RunResult], seconds: float) -> dict[str, object]:
         "lost": sum(len(r.lost) for r in results),
         "duplicated": sum(len(r.duplicated) for r in results),
         "unexpected": sum(len(r.unexpected) for r in results),
+        "alert_runs": sum(r.alerts for r in results),
+        "failed_starts": sum(r.failed_starts for r in results),
+        "alert_deliveries": sum(r.alert_deliveries for r in results),
+        "receiver_failures": sum(r.receiver_failures for r in results),
+        "alert_sweeps": sum(r.alert_sweeps for r in results),
+        "sweeps_killed_after_delivering": sum(r.killed_after_delivering for r in results),
+        "answer_kills": sum(r.answer_kill for r in results),
+        "alerts_lost": sum(len(r.alerts_lost) for r in results),
+        "alert_anomalies_after_lost_state": sum(
+            len(r.alerts_lost) + len(r.alerts_duplicated) for r in results if r.lost_state
+        ),
+        "alerts_duplicated": sum(len(r.alerts_duplicated) for r in results),
+        "alerts_unexpected": sum(len(r.alerts_unexpected) for r in results),
+        "alerts_duplicated_in_kill_window": sum(
+            KILL_WINDOW in note for r in results for note in r.alert_notes
+        ),
+        "alert_notes": {r.seed: r.alert_notes for r in results if r.alert_notes},
         "failed_seeds": [r.seed for r in results if not r.ok],
         "failed_runs_by_feature": failures_by_feature(results),
     }
@@ -93,18 +136,32 @@ def failures_by_feature(results: list[RunResult]) -> dict[str, str]:
 def plant_row(
     plant: str, features: str, results: list[RunResult] | None, caught: bool | None = None
 ) -> str:
-    """One markdown row: plant | features | runs | lost | duplicated | caught?
+    """One markdown row: plant | features | runs | lost | duplicated | alerts | caught?
 
-    ``none`` is the baseline: the same seeds and features without a planted bug.
+    ``none`` is the baseline: the same seeds and features without a planted bug. The alerts
+    column: alerts lost / duplicated / unexpected.
     """
     if results is None:
-        return f"| `{plant}` | {features} | - | - | - | not written yet |"
-    lost = sum(len(r.lost) for r in results)
-    duplicated = sum(len(r.duplicated) for r in results)
+        return f"| `{plant}` | {features} | - | - | - | - | not written yet |"
+    lost, duplicated, *alerts = harm(results)
+    shown = " / ".join(str(n) for n in alerts)
     verdict = "(baseline)" if caught is None else "**yes**" if caught else "NO"
-    return f"| `{plant}` | {features} | {len(results)} | {lost} | {duplicated} | {verdict} |"
+    counts = f"{len(results)} | {lost} | {duplicated} | {shown}"
+    return f"| `{plant}` | {features} | {counts} | {verdict} |"
+
+
+def harm(results: list[RunResult]) -> tuple[int, int, int, int, int]:
+    """Starts lost, duplicated; alerts lost, duplicated, unexpected: over ``results``."""
+    return (
+        sum(len(r.lost) for r in results),
+        sum(len(r.duplicated) for r in results),
+        sum(len(r.alerts_lost) for r in results),
+        sum(len(r.alerts_duplicated) for r in results),
+        sum(len(r.alerts_unexpected) for r in results),
+    )
 
 
 PLANT_TABLE_HEAD = (
-    "| plant | features | runs | lost | duplicated | caught? |\n|---|---|---:|---:|---:|---|"
+    "| plant | features | runs | lost | duplicated | alerts lost / dup / unexp | caught? |\n"
+    "|---|---|---:|---:|---:|---:|---|"
 )

@@ -16,6 +16,7 @@ from typing import Any
 
 from simulator.scenario import FaultRule
 from simulator.server import SimulatorServer
+from tests.chaos_alerts import Witness, alert_sweeps, judge_alerts, receiving, write_settings
 from tests.chaos_report import RunResult
 from tests.chaos_sweeps import HUNG_S, Sweeper, back_up, empty, leaked_into, restore
 from tests.chaos_tenant import ChaosTenant
@@ -46,6 +47,8 @@ class Plan:
     settling: bool = False
     secret_suffix: str = ""
     late_check_every_sweep: bool = False
+    receiver_fails: int | None = None  # alerts: the receiver refuses this many POSTs first
+    answer_kill_s: float | None = None  # alert_kills: the kill this long after its first 200
 
     @property
     def last_action(self) -> int:
@@ -79,6 +82,10 @@ def make_plan(rng: random.Random, features: frozenset[str]) -> Plan:
         changes |= {"settling": True, "lost_answers": rng.randint(1, 2)}
     if "secret" in features:
         changes["secret_suffix"] = rng.choice(["\n", "\r\n", "\r"])
+    if "alerts" in features:  # drawn last: the draws above stay what they were
+        changes["receiver_fails"] = rng.randint(0, 3)
+    if "alert_kills" in features:
+        changes["answer_kill_s"] = rng.uniform(0.0, 0.03)
     return Plan(faulty, tuple(kills), **changes)
 
 
@@ -99,10 +106,16 @@ class Run:
         self.parents = {app.id for app in tenant.scenario.apps if app.tags}
 
     def play(self, result: RunResult) -> None:
-        """Sweep under faults, then clean, then read the tenant's reload log."""
-        with SimulatorServer(self.tenant.scenario) as sim:
-            self.sim = sim
+        """Sweep under faults, then clean (then for the last alerts), then read the tenant's
+        reload log and the alerts received."""
+        with (
+            SimulatorServer(self.tenant.scenario) as sim,
+            receiving(self.plan.receiver_fails, self.plan.answer_kill_s) as hook,
+        ):
+            self.sim, self.receiver = sim, hook
             self.sweeper = Sweeper(self._environment(), self.folder, self.plant)
+            if hook is not None:
+                hook.kill = self.sweeper.kill_running
             if self.plan.secret_suffix:
                 result.secret_exit = self.sweeper.secret_sweep(self.plan.secret_suffix)
             for number in range(self.plan.faulty):
@@ -111,6 +124,11 @@ class Run:
                 result.faulty_sweeps += 1
             sim.app.faults.calm()
             result.exit_codes = self._clean_sweeps()
+            if hook is not None:
+                wait, sweep = self._wait_until_quiet, self.sweeper.sweep
+                result.alert_sweeps, last = alert_sweeps(sim.tenant, hook, wait, sweep)
+                seen = Witness(self.sweeper.spans, last, self.sweeper.db, self.plan.lost_state)
+                judge_alerts(result, sim.tenant, hook, seen)
             self._judge(result)
         if self.plan.secret_suffix:
             result.secret_leaks = leaked_into(self.folder, self.tenant.api_key)
@@ -127,6 +145,8 @@ class Run:
         }
         if self.plan.late_check_every_sweep:
             env["RELOAD_CHAIN_LATE_CHECK_MINUTES"] = "0"
+        if self.receiver is not None:
+            env["RELOAD_CHAIN_CONFIG"] = str(write_settings(self.folder, self.receiver))
         return env
 
     def _faulty_sweep(self, number: int) -> int:

@@ -15,7 +15,7 @@ import shutil
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
@@ -27,12 +27,27 @@ HUNG_S = 60.0  # a sweep still running after this is a failure of its own
 
 
 @dataclass(frozen=True)
+class Span:
+    """When one sweep process ran (``time.monotonic()``), and whether it was SIGKILLed."""
+
+    start: float
+    end: float
+    killed: bool
+
+    def covers(self, at: float) -> bool:
+        """Was this sweep running at ``at``?"""
+        return self.start <= at <= self.end
+
+
+@dataclass(frozen=True)
 class Sweeper:
-    """Starts sweeps of one run: its settings, its folder, its planted bug."""
+    """Starts sweeps of one run: its settings, its folder, its planted bug; when each ran."""
 
     env: dict[str, str]
     folder: Path
     plant: str | None = None
+    spans: list[Span] = field(default_factory=list)
+    _started: dict[int, float] = field(default_factory=dict)
 
     @property
     def db(self) -> Path:
@@ -78,13 +93,14 @@ class Sweeper:
         # An emptied database is refused unless the operator says it is meant to be new.
         if self.db.exists() and self.db.stat().st_size == 0 and supports_new_database():
             args.append("--new-database")
+        started = time.monotonic()
         pid = os.fork()
         if pid == 0:
             _child(env or self.env, args, self.folder, output, self.plant)
+        self._started[pid] = started
         return pid
 
-    @staticmethod
-    def _reap(pids: list[int], timeout_s: float) -> list[int | None]:
+    def _reap(self, pids: list[int], timeout_s: float) -> list[int | None]:
         """Exit codes; None for a child still running after ``timeout_s`` (then killed)."""
         codes: dict[int, int] = {}
         deadline = time.monotonic() + timeout_s
@@ -93,11 +109,22 @@ class Sweeper:
                 done, status = os.waitpid(pid, os.WNOHANG)
                 if done:
                     codes[pid] = os.waitstatus_to_exitcode(status)
+                    self._ended(pid, killed=codes[pid] == -signal.SIGKILL)
             time.sleep(0.005)
         for pid in set(pids) - set(codes):
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
+            self._ended(pid, killed=True)
         return [codes.get(pid) for pid in pids]
+
+    def kill_running(self) -> None:
+        """SIGKILL every sweep running now (the alert receiver's kill, from its thread)."""
+        for pid in list(self._started):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def _ended(self, pid: int, *, killed: bool) -> None:
+        self.spans.append(Span(self._started.pop(pid), time.monotonic(), killed))
 
 
 def _child(

@@ -25,8 +25,15 @@ DEFAULT_MIX: dict[str, float] = {
     "lost_state": 0.2,  # the database emptied, or an older copy restored
     "future": 0.1,  # an event stamped 2099
     "secret": 0.1,  # a run whose API key ends in CR/LF
+    "alerts": 0.8,  # reload_failed alerts to a local receiver that refuses its first 0-3
+    # Opt-in (--only): a sweep SIGKILLed 0-30 ms after the receiver accepted an alert, in the
+    # documented at-least-once window (answered, not yet marked sent) more often than not.
+    "alert_kills": 0.0,
 }
 FEATURES = tuple(DEFAULT_MIX)
+# Drawn from the run's second stream: one more draw from the first would give every seed
+# another tenant and plan than it had before the feature came.
+LATER_FEATURES = ("alerts", "alert_kills")
 HELD_S = 3600.0  # a late event shows when the run reveals it, never by itself
 FUTURE = datetime(2099, 1, 1, tzinfo=UTC)
 MAX_DEPTH = 4  # source -> A -> B -> C -> D
@@ -45,16 +52,26 @@ class ChaosTenant:
     future_events: int = 0
 
 
-def pick_features(rng: random.Random, mix: dict[str, float]) -> frozenset[str]:
-    """The disturbances of one run; every feature is drawn, so the draws stay aligned."""
-    draws = [rng.random() for _ in FEATURES]
-    chosen = {name for name, draw in zip(FEATURES, draws, strict=True) if draw < mix.get(name, 0)}
+def pick_features(
+    rng: random.Random, mix: dict[str, float], later: random.Random | None = None
+) -> frozenset[str]:
+    """The disturbances of one run; every feature is drawn, so the draws stay aligned.
+
+    ``LATER_FEATURES`` are drawn from ``later`` (a second stream of the run's seed).
+    """
+    first = [name for name in FEATURES if name not in LATER_FEATURES]
+    draws = [rng.random() for _ in first]
+    chosen = {name for name, draw in zip(first, draws, strict=True) if draw < mix.get(name, 0)}
+    side = later or random.Random(0)
+    chosen |= {name for name in LATER_FEATURES if side.random() < mix.get(name, 0)}
     if "future" in chosen:  # a future stamp can only hide events that come after it
         chosen.add("hops")
     if "settling" in chosen:  # a settling check needs a start whose answer was lost
         chosen.add("after_faults")
     if "after_faults" in chosen:  # answers are lost on hop starts too (see chaos_run)
         chosen.add("hops")
+    if "alert_kills" in chosen:
+        chosen.add("alerts")
     return frozenset(chosen)
 
 

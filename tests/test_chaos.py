@@ -9,23 +9,40 @@ from __future__ import annotations
 import multiprocessing
 import random
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
+from scheduler.alert_send import AlertMessage, deliver
+from simulator.reloads import SimReload
+from simulator.scenario import AppSpec, Scenario, UserSpec
+from simulator.tenant import SimTenant
 from tests.chaos import parse_mix, run_once
+from tests.chaos_alert_causes import duplicate_cause, lost_cause
+from tests.chaos_alerts import Delivery, Receiver, Witness, judge_alerts, receiving
 from tests.chaos_plants import PLANT_FEATURES, PLANTS, plant_ready
 from tests.chaos_report import RunResult, failures_by_feature, summarize
 from tests.chaos_run import make_plan
-from tests.chaos_sweeps import back_up, empty, leaked_into, restore, supports_new_database
+from tests.chaos_sweeps import (
+    Span,
+    back_up,
+    empty,
+    leaked_into,
+    restore,
+    supports_new_database,
+)
 from tests.chaos_tenant import DEFAULT_MIX, FEATURES, build_tenant, pick_features
 
 LEGACY_SEEDS = range(1000, 1006)  # the soak as before issue 11: no new feature
 EVERYTHING_SEEDS = (2001, 2002)  # every new feature in every run (a shared, a strict)
 PLANT_SEEDS = (2, 4)  # strict runs that caught both plants 3 times out of 3, before and after
-EVERYTHING = dict.fromkeys(FEATURES, 1.0)
+# Every feature but the opt-in one whose kills make duplicates by design (at-least-once).
+EVERYTHING = dict.fromkeys(FEATURES, 1.0) | {"alert_kills": 0.0}
 AFTER = {"after_faults": 1.0}
 CHECKED_PLANTS = ("post-5xx-not-started", "blind-post-retry")  # the two bugs issue 11 found
+ALERTS = {"alerts": 1.0}
+ALERT_SEED = 2  # strict: 3 failed starts, the receiver refuses its first 3 POSTs
 
 
 def _jobs() -> list[tuple[int, dict[str, float], str | None]]:
@@ -33,6 +50,7 @@ def _jobs() -> list[tuple[int, dict[str, float], str | None]]:
     jobs += [(seed, {}, None) for seed in LEGACY_SEEDS]
     jobs += [(seed, EVERYTHING, None) for seed in EVERYTHING_SEEDS]
     jobs += [(seed, AFTER, plant) for plant in (None, *CHECKED_PLANTS) for seed in PLANT_SEEDS]
+    jobs += [(ALERT_SEED, ALERTS, plant) for plant in (None, "alert-twice")]
     return jobs
 
 
@@ -49,15 +67,16 @@ def runs() -> dict[tuple[str, str | None], list[RunResult]]:
         results = pool.map(_run, jobs, chunksize=1)
     grouped: dict[tuple[str, str | None], list[RunResult]] = {}
     for (_, mix, plant), result in zip(jobs, results, strict=True):
-        kind = "legacy" if not mix else "everything" if mix is EVERYTHING else "after"
+        kinds = {id(EVERYTHING): "everything", id(ALERTS): "alerts"}
+        kind = "legacy" if not mix else kinds.get(id(mix), "after")
         grouped.setdefault((kind, plant), []).append(result)
     return grouped
 
 
 def failures(results: list[RunResult]) -> list[tuple[object, ...]]:
-    return [
-        (r.seed, r.lost, r.duplicated, r.unexpected, r.secret_leaks) for r in results if not r.ok
-    ]
+    starts = [(r.seed, r.lost, r.duplicated, r.unexpected, r.secret_leaks) for r in results]
+    alerts = [(r.alerts_lost, r.alerts_duplicated, r.alerts_unexpected) for r in results]
+    return [s + a for s, a, r in zip(starts, alerts, results, strict=True) if not r.ok]
 
 
 def test_the_soak_before_issue_11_loses_nothing_and_starts_nothing_twice(runs) -> None:
@@ -79,12 +98,26 @@ def test_runs_with_every_feature_exercise_every_feature(runs) -> None:
         "lost_state_runs",
         "future_events",
         "secret_runs",
+        "alert_runs",
     ):
         assert totals[counter] > 0, counter
 
 
 def test_runs_with_every_feature_lose_nothing_and_start_nothing_twice(runs) -> None:
     assert failures(runs["everything", None]) == []
+
+
+def test_every_failed_start_is_alerted_once_though_the_receiver_refuses_at_first(runs) -> None:
+    (result,) = runs["alerts", None]
+    assert failures([result]) == []
+    assert result.alerts and result.alert_deliveries == result.failed_starts == 3
+    assert result.receiver_failures == 3  # every refusal was retried
+
+
+def test_an_alert_never_marked_sent_is_caught(runs) -> None:
+    (result,) = runs["alerts", "alert-twice"]
+    assert result.alerts_duplicated and not result.alerts_lost
+    assert all("not the kill window" in note for note in result.alert_notes)
 
 
 def test_the_plant_seeds_are_clean_without_a_plant(runs) -> None:
@@ -128,7 +161,9 @@ def test_expected_starts_include_every_hop_and_nothing_beyond_the_late_window() 
 def test_features_come_from_the_mix_and_bring_what_they_need() -> None:
     rng = random.Random(1)
     assert pick_features(rng, {}) == frozenset()
-    assert pick_features(rng, EVERYTHING) == frozenset(FEATURES)
+    assert pick_features(rng, dict.fromkeys(FEATURES, 1.0)) == frozenset(FEATURES)
+    assert pick_features(rng, EVERYTHING) == frozenset(FEATURES) - {"alert_kills"}
+    assert pick_features(rng, {"alert_kills": 1.0}) == {"alert_kills", "alerts"}
     assert pick_features(rng, {"future": 1.0}) == {"future", "hops"}
     assert pick_features(rng, {"settling": 1.0}) == {"settling", "after_faults", "hops"}
     assert pick_features(rng, {"after_faults": 1.0}) == {"after_faults", "hops"}
@@ -172,6 +207,8 @@ def test_plants_patch_what_they_say() -> None:
         ("state.lease", "release"),
         ("state.lease", "check_claims"),
         ("jobs.decide", "_lost_state_reason"),
+        ("Store", "alert_sent"),
+        ("Store", "alert_failed"),
     ]
 
 
@@ -227,3 +264,67 @@ def test_state_emptied_backed_up_and_restored(tmp_path: Path) -> None:
 
 def test_new_database_flag_is_detected() -> None:
     assert isinstance(supports_new_database(), bool)
+
+
+# --- the alerts' receiver and oracle ----------------------------------------------------------
+
+
+def test_the_receiver_refuses_its_first_posts_then_keeps_what_apprise_sends() -> None:
+    message = AlertMessage("reload_failed", "app-1", "Sales", None, None, "reload 0a, ...", None)
+    with receiving(1) as receiver:
+        assert receiver is not None
+        assert not deliver([receiver.url], message, timeout_s=5).ok
+        assert deliver([receiver.url], message, timeout_s=5).ok
+    assert receiver.refused == 1
+    (delivery,) = receiver.deliveries
+    assert delivery.title == message.title and delivery.body == message.body
+    assert delivery.app_id == "app-1" and delivery.reload_id is None  # not "ended in failure"
+    with receiving(None) as nothing:
+        assert nothing is None
+
+
+def test_the_alert_oracle_counts_lost_duplicated_and_unexpected_deliveries(
+    tmp_path: Path,
+) -> None:
+    at_once = {"queue_seconds": 0, "duration_seconds": 0}
+    apps = [AppSpec(key=key, outcome="failure", **at_once) for key in "ab"]
+    apps.append(AppSpec(key="c", **at_once))
+    users = [UserSpec(id="admin", name="Admin", api_key="k")]
+    tenant = SimTenant(Scenario(name="oracle", users=users, apps=apps))
+    a, b, c = (tenant.start_reload(app, tenant.users["admin"]) for app in tenant.scenario.apps)
+    assert a and b and c
+
+    def said(reload: SimReload, at: float = 9.0, app_id: str = "") -> Delivery:
+        reason = f"Reason: reload {reload.id}, started by reload-chain, ended in failure at x"
+        return Delivery(at, f"title {reload.id}", f"App: n ({app_id or reload.app_id})\n{reason}")
+
+    delivered = [said(a, at=1.0), said(a, at=2.0), said(c), said(b, app_id="another")]
+    result = RunResult(1, True, 0)
+    spans = [Span(0.5, 1.25, True)]
+    witness = Witness(spans, tenant.clock(), tmp_path / "state.db")
+    judge_alerts(result, tenant, Receiver(0, deliveries=delivered), witness)
+    assert (result.failed_starts, result.alert_deliveries) == (2, 4)
+    assert result.alerts_duplicated == ["a#1"] and result.alerts_lost == ["b#2"]
+    assert result.alerts_unexpected == [f"title {c.id}", f"title {b.id}"]  # a success; wrong app
+    assert result.alert_notes == [
+        "a#1: its sweep was SIGKILLed 0.250 s after the delivery (at-least-once window)",
+        "b#2: lost; the database cannot tell why (unable to open database file)",
+    ]
+    assert result.killed_after_delivering == 1 and not result.ok
+    assert duplicate_cause(2.0, [*spans, Span(1.5, 3.0, False)]).startswith("no sweep")
+
+
+def test_a_lost_alert_is_told_by_what_the_ledger_says_of_its_reload(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    with closing(sqlite3.connect(db)) as connection, connection:
+        connection.execute("create table ledger (reload_id, decision, outcome)")
+        rows = [("r1", "triggered", None), ("r2", "triggered", "failed")]
+        connection.executemany("insert into ledger values (?, ?, ?)", rows)
+    assert lost_cause(db, "r0", "restored") == (
+        "lost: no ledger row says reload-chain started it (the database was restored during"
+        " the run)"
+    )
+    assert lost_cause(db, "r1", "") == "lost: its outcome was never recorded"
+    assert (
+        lost_cause(db, "r2", "") == "lost: its outcome (failed) was recorded, but no alert raised"
+    )

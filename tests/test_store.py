@@ -342,25 +342,22 @@ def test_recent_decisions_decode_their_json_columns(store: Store) -> None:
     assert decision["source_reloads"] == ["r1"]
 
 
-def ledger_outcome(store: Store, app_id: str = "app-b") -> tuple[str | None, str | None]:
-    row = store.db.execute(
-        "select outcome, ended_at from ledger where app_id = ?", [app_id]
-    ).fetchone()
-    return row[0], row[1]
-
-
-def test_an_intent_settled_after_its_reload_finished_takes_the_handled_outcome(
+def test_a_start_settled_after_its_reload_finished_is_left_for_the_sweep_to_judge(
     store: Store,
 ) -> None:
     store.record_intent(ledger_row(state="intent", reload_id=None), NOW)
     # An earlier sweep read the reload's finish event before the start was confirmed.
-    failed = handled("e9", "new-reload", "s0") | {"outcome": "failure", "event_time": "T9"}
+    failed = handled("e9", "new-reload", "s0", outcome="failure")
     store.db.table("handled_events").insert(failed)
+    assert store.settled_without_outcome() == []  # not settled yet: not known to be ours
     store.resolve_intent(ledger_row(), [], NOW)
-    assert ledger_outcome(store) == ("failed", "T9")
+    (finish,) = store.settled_without_outcome()
+    assert (finish.reload_id, finish.outcome, finish.app_id) == ("new-reload", "failure", "app-a")
 
 
-def test_an_intent_settled_before_its_reload_finished_has_no_outcome_yet(store: Store) -> None:
+def test_a_start_with_its_outcome_is_not_judged_again(store: Store) -> None:
     store.record_intent(ledger_row(state="intent", reload_id=None), NOW)
+    store.db.table("handled_events").insert(handled("e9", "new-reload", "s0", outcome="failure"))
     store.resolve_intent(ledger_row(), [], NOW)
-    assert ledger_outcome(store) == (None, None)
+    store.db.execute("update ledger set outcome = 'failed'")
+    assert store.settled_without_outcome() == []
