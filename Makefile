@@ -29,7 +29,8 @@ test: lint typecheck pytest
 # 500 randomized runs with kill -9, 5xx and dropped connections (before or after the tenant
 # acted), 429, duplicate and late events, failed settling checks, chains of up to 4 hops, events
 # minutes late or stamped 2099, two sweepers without the lock file, the database emptied or
-# restored, CR/LF API keys. Planted bugs: python -m tests.chaos --report-plants (see README).
+# restored, CR/LF API keys; alerts to a receiver that fails first (each failed start alerted
+# exactly once). Planted bugs: python -m tests.chaos --report-plants (see README).
 soak: $(STAMP)
 	mkdir -p benchmarks/results
 	$(BIN)/python -m tests.chaos --runs 500 --workers 4 --json benchmarks/results/soak.json
