@@ -111,11 +111,13 @@ class Store(StoreReads):
     ) -> None:
         """Record a sweep that ended with an error, and the alerts it raised, at once.
 
-        With a ``fence``, nothing is written if another sweeper took the lease meanwhile.
+        With a ``fence``, nothing is written if another sweeper took the lease meanwhile. It
+        prunes too: a tenant that fails for months records nothing but aborted sweeps.
         """
         with self._fenced(fence, lease.release, now):
             self._upsert("alerts", alerts, "alert_id")
             self.db.table("sweeps").upsert(sweep, pk="sweep_id")
+            prune(self.db, self.retention, now)
 
     def alert_sent(self, alert_id: str, sent_at: datetime) -> None:
         """An outbox row was delivered to its destination."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -194,3 +195,16 @@ def test_retention_days_out_of_range_is_one_line_naming_it(value: str) -> None:
     text = str(caught.value)
     assert "retention_days" in text and "RELOAD_CHAIN_RETENTION_DAYS" in text
     assert "\n" not in text and caught.value.exit_code == 2
+
+
+def test_an_aborted_sweep_prunes_too(tmp_path: Path) -> None:
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    db = open_database(tmp_path / "state.db")
+    store = Store(db)
+    old = {"sweep_id": "old", "started_at": "2026-01-01T00:00:00.000Z", "exit_code": 1}
+    store.db.table("sweeps").insert(old)
+    aborted = {"sweep_id": "new", "started_at": "2026-12-01T00:00:00.000Z", "exit_code": 2}
+    store.record_aborted_sweep(aborted, [], now)
+    # January is past the 90 days of retention on 1 December.
+    assert [row["sweep_id"] for row in store.db.table("sweeps").rows] == ["new"]
+    db.close()
