@@ -20,8 +20,8 @@ from jobs.graph_svg import to_svg
 from jobs.graph_svg_style import STATUSES
 from jobs.report_graph import MISSING, UNKNOWN, AppStatus
 from jobs.report_style import CSS
-from jobs.report_timeline import SEGMENTS, app_html, run_html, span, time_html
-from jobs.runs import RUNNING, ChainRun
+from jobs.report_timeline import SEGMENTS, app_html, run_html, time_html
+from jobs.runs import RUNNING, ChainRun, span
 from qlik.times import parse_time
 from state.report_reads import AlertRow
 

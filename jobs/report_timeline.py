@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape
 
-from jobs.runs import FAILED, RUNNING, ChainRun, RunReload
+from jobs.runs import FAILED, RUNNING, ChainRun, RunReload, span
 
 # Segment kinds, as CSS classes and as the legend names them.
 SEGMENTS = {
@@ -136,18 +136,6 @@ def time_html(moment: datetime | None) -> str:
     moment = moment.astimezone(UTC)
     iso = moment.isoformat().replace("+00:00", "Z")
     return f'<time datetime="{escape(iso)}">{moment:%Y-%m-%d %H:%M:%S}Z</time>'
-
-
-def span(seconds: float | None) -> str:
-    """``12.3s``, ``3m04s``, ``2h05m``; ``-`` when not known."""
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return f"{minutes}m{int(seconds % 60):02d}s"
-    return f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def _between(start: datetime | None, end: datetime | None) -> float | None:

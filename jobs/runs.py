@@ -243,3 +243,15 @@ def _reload_json(reload: RunReload) -> dict[str, Any]:
     record["ended_at"] = _iso(reload.ended_at)
     record["reload_started_at"] = _iso(reload.reload_started_at)
     return record
+
+
+def span(seconds: float | None) -> str:
+    """``12.3s``, ``3m04s``, ``2h05m``; ``-`` when not known."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes}m{int(seconds % 60):02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m"

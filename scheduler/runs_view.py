@@ -17,7 +17,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from jobs.runs import FAILED, RUNNING, SUCCEEDED, ChainRun, RunReload, chain_runs
+from jobs.runs import FAILED, RUNNING, SUCCEEDED, ChainRun, RunReload, chain_runs, span
 from jobs.start import invalid_ids
 from scheduler.output import print_json
 from scheduler.runtime import Runtime
@@ -139,18 +139,6 @@ def short(resource_id: str) -> str:
     if "-" in resource_id:
         return resource_id.split("-", 1)[0]
     return resource_id[-8:]
-
-
-def span(seconds: float | None) -> str:
-    """``12.3s``, ``3m04s``, ``2h05m``; ``-`` when not known."""
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return f"{minutes}m{int(seconds % 60):02d}s"
-    return f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def when(moment: datetime | None) -> str:
