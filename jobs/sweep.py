@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from loguru import logger
@@ -41,6 +41,10 @@ from qlik.times import format_time
 from state.database import StateError
 from state.lease import Fence
 from state.store import HIGH_WATER, LATE_CHECK, RECOVERY
+
+# A start settled this long ago or less may still owe its outcome (and alert): a sweep that
+# settled it and then aborted leaves it to the next ones.
+SETTLED_LATELY = timedelta(days=1)
 
 __all__ = ["SweepContext", "SweepSettings", "new_sweep_id", "run_sweep"]
 
@@ -286,7 +290,8 @@ class _Sweep:
         commit = build_commit(report, reader, unsettled, moved_to, self.now)
         # A start settled only now may have finished already: its event, handled by an earlier
         # sweep, is judged here with those read now (its outcome, its reload_failed alert).
-        finished = [*reader.runs.values(), *ctx.store.settled_without_outcome()]
+        settled = ctx.store.settled_without_outcome(self.now - SETTLED_LATELY)
+        finished = [*reader.runs.values(), *settled]
         commit.reload_outcomes = reload_outcome_rows(finished)
         commit.chain_runs = chain_run_rows(report.outcomes, self.sweep_id, self.now)
         commit.app_names = app_name_rows(self.apps, self.now)

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from qlik.events import FinishedReload
-from qlik.times import parse_time
+from qlik.times import format_time, parse_time
 from state import lease
 from state.access import DB_NOW, StateAccess
 from state.lease import Fence
@@ -119,17 +119,24 @@ class StoreReads(StateAccess):
         rows = self.db.execute(sql, list(UNFINISHED)).fetchall()
         return {(sweep, app): (float(age), flight) for sweep, app, age, flight in rows}
 
-    def settled_without_outcome(self) -> list[FinishedReload]:
+    def settled_without_outcome(self, since: datetime | None = None) -> list[FinishedReload]:
         """Finish events already handled of reloads this program started whose row has no
-        outcome yet: a start settled after its reload finished (``jobs.sweep`` judges them)."""
+        outcome yet: a start settled after its reload finished (``jobs.sweep`` judges them).
+
+        ``since``: only rows settled (updated) since then. Rows written before outcomes were
+        recorded (migration 0006) have none either; judging them would raise an alert for
+        every old failure, and scan the whole ledger on every sweep.
+        """
         sql = (
             "select h.event_id, h.event_time, h.app_id, h.reload_id, h.outcome from ledger l "
             "join handled_events h on h.reload_id = l.reload_id "
-            "where l.decision = 'triggered' and l.outcome is null and l.state = 'done'"
+            "where l.decision = 'triggered' and l.outcome is null and l.state = 'done' "
+            "and l.updated_at >= ?"
         )
+        after = format_time(since) if since is not None else ""
         return [
             FinishedReload(event_id, parse_time(at), app_id, reload_id, outcome, parse_time(at))
-            for event_id, at, app_id, reload_id, outcome in self.db.execute(sql).fetchall()
+            for event_id, at, app_id, reload_id, outcome in self.db.execute(sql, [after])
         ]
 
     def ever_succeeded(self) -> bool:

@@ -361,3 +361,13 @@ def test_a_start_with_its_outcome_is_not_judged_again(store: Store) -> None:
     store.resolve_intent(ledger_row(), [], NOW)
     store.db.execute("update ledger set outcome = 'failed'")
     assert store.settled_without_outcome() == []
+
+
+def test_only_starts_settled_lately_are_judged(store: Store) -> None:
+    # A row written before outcomes were recorded has none either: judging it would alert on
+    # every old failure after an upgrade.
+    store.record_intent(ledger_row(state="intent", reload_id=None), NOW)
+    store.db.table("handled_events").insert(handled("e9", "new-reload", "s0", outcome="failure"))
+    store.resolve_intent(ledger_row(), [], NOW)
+    assert store.settled_without_outcome(NOW + timedelta(seconds=1)) == []
+    assert len(store.settled_without_outcome(NOW)) == 1
