@@ -8,8 +8,8 @@ from urllib.parse import parse_qsl
 from qlik.times import format_time
 from simulator import shapes
 from simulator.calls import Answer, BadRequest, Call, refused
+from simulator.reloads import ReloadListing
 from simulator.routes import reload_page
-from simulator.tenant import ReloadListing
 
 ACTIVE = ("QUEUED", "RELOADING", "CANCELING")
 STATUS_TERM = re.compile(r'status\s+eq\s+"([A-Z_]+)"')

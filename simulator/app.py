@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from loguru import logger
 
-from simulator import actions, routes
+from simulator import actions, routes, task_routes, task_shapes
 from simulator.calls import Answer, BadRequest, Call, refused
 from simulator.faults import Fault, Faults, RateLimiter
 from simulator.routes import Route
@@ -37,7 +37,10 @@ ROUTES = (
         "POST", r"/api/v1/spaces/(?P<spaceId>[^/]+)/assignments", "tier2", actions.add_assignment
     ),
     Route("POST", r"/oauth/token", "tier2", actions.oauth_token, needs_auth=False),
+    Route("GET", r"/api/scheduling/tasks", "tier1", task_routes.list_tasks),
+    Route("GET", r"/api/scheduling/tasks/(?P<taskId>[^/]+)", "tier1", task_routes.get_task),
 )
+SCHEDULING = "/api/scheduling/"
 
 
 @dataclass(frozen=True)
@@ -73,15 +76,16 @@ class SimulatorApp:
         parts = urlsplit(target)
         route, params = self._route(method, parts.path)
         if route is None:
-            return _reply(refused(404, "HTTP-404", f"no such endpoint: {method} {parts.path}"))
+            missing = refused(404, "HTTP-404", f"no such endpoint: {method} {parts.path}")
+            return _reply(missing, parts.path)
         fault = self.faults.pick(method, parts.path)
         if fault is not None and not fault.after:
-            return _fault_reply(fault)
+            return _fault_reply(fault, parts.path)
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         call = Call(self.tenant, None, method, parts.path, query, body, self.base_url, params)
-        reply = _reply(self._authorized(route, call, authorization))
+        reply = _reply(self._authorized(route, call, authorization), parts.path)
         # A fault "after": the tenant acted (a reload may have started), then the answer is lost.
-        return reply if fault is None else _fault_reply(fault)
+        return reply if fault is None else _fault_reply(fault, parts.path)
 
     def _authorized(self, route: Route, call: Call, authorization: str) -> Answer:
         if route.needs_auth:
@@ -112,7 +116,10 @@ class SimulatorApp:
         return None, {}
 
 
-def _reply(answer: Answer) -> Reply:
+def _reply(answer: Answer, path: str) -> Reply:
+    """The answer as bytes; the scheduling API's errors in its own shape (integer codes)."""
+    if answer.status >= 400 and path.startswith(SCHEDULING):
+        answer.body = task_shapes.errors(answer.status, answer.body, path)
     headers = dict(answer.headers)
     if answer.status == 301:
         body = str(answer.body).encode()
@@ -123,11 +130,11 @@ def _reply(answer: Answer) -> Reply:
     return Reply(answer.status, tuple(headers.items()), body)
 
 
-def _fault_reply(fault: Fault) -> Reply:
+def _fault_reply(fault: Fault, path: str) -> Reply:
     if fault.drop:
         logger.debug("simulator: dropping the connection")
         return Reply(drop=True)
     answer = refused(fault.status, f"HTTP-{fault.status}", "injected fault")
     if fault.retry_after is not None:
         answer.headers["Retry-After"] = str(fault.retry_after)
-    return _reply(answer)
+    return _reply(answer, path)

@@ -1,7 +1,11 @@
-"""Simulated reloads: a lifecycle derived from time, and the audit events they leave behind."""
+"""Simulated reloads: a lifecycle derived from time, the audit events they leave behind, and
+how a listing pages through them."""
 
 from __future__ import annotations
 
+import bisect
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -115,3 +119,30 @@ class SimEvent:
             },
             "links": {"self": {"href": f"{base_url}/api/v1/audits/{self.id}"}},
         }
+
+
+@dataclass(frozen=True)
+class ReloadListing:
+    """One page request of ``GET /api/v1/reloads``: whose, which way, after what, how many."""
+
+    app_id: str | None
+    ascending: bool
+    after: tuple[datetime, str] | None
+    statuses: frozenset[str]
+    count: int
+
+
+def creation_key(reload: SimReload) -> tuple[datetime, str]:
+    """A reload's place in a listing: by creation time, ties broken by id."""
+    return (reload.created, reload.id)
+
+
+def ordered(
+    rows: list[SimReload], ascending: bool, after: tuple[datetime, str] | None
+) -> Iterator[SimReload]:
+    """``rows`` (sorted by creation) after the paging key, oldest or newest first."""
+    if ascending:
+        start = 0 if after is None else bisect.bisect_right(rows, after, key=creation_key)
+        return itertools.islice(rows, start, None)
+    end = len(rows) if after is None else bisect.bisect_left(rows, after, key=creation_key)
+    return (rows[index] for index in range(end - 1, -1, -1))

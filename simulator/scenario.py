@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from qlik.errors import ReloadChainError
+from simulator.task_spec import TaskSpec, resolve_tasks, run_type
 
 SpaceType = Literal["shared", "managed", "data"]
 
@@ -32,6 +33,7 @@ class UserSpec(_Spec):
     client_id: str | None = None
     client_secret: str | None = None
     tenant_admin: bool = True
+    may_list_tasks: bool = True
 
 
 class SpaceSpec(_Spec):
@@ -73,9 +75,11 @@ class ReloadSpec(_Spec):
     A past reload's audit event may misbehave: ``visible_in_seconds`` shows it that long after
     the tenant starts, however long ago the reload ended (an audit pipeline minutes late), and
     ``event_time`` stamps it with another eventTime (a tenant clock gone wrong, e.g. 2099).
+    With ``task`` (a task's key) it is a run of that native task, and its type follows.
     """
 
     app: str
+    task: str | None = None
     start_in_seconds: float | None = None
     ended_minutes_ago: float | None = None
     outcome: Literal["success", "failure"] | None = None
@@ -139,6 +143,7 @@ class Scenario(_Spec):
     spaces: list[SpaceSpec] = Field(default_factory=list)
     apps: list[AppSpec] = Field(default_factory=list)
     reloads: list[ReloadSpec] = Field(default_factory=list)
+    tasks: list[TaskSpec] = Field(default_factory=list)
     faults: FaultSpec = Field(default_factory=FaultSpec)
 
     @model_validator(mode="after")
@@ -158,7 +163,20 @@ class Scenario(_Spec):
         for reload in self.reloads:
             if reload.app not in ids:
                 raise ValueError(f"reload names unknown app {reload.app!r}")
+        self._resolve_tasks()
         return self
+
+    def _resolve_tasks(self) -> None:
+        """Check the tasks, and give each reload that is a task run its type."""
+        tasks = resolve_tasks(self.tasks, {app.key: app.name for app in self.apps})
+        for reload in self.reloads:
+            if reload.task is None:
+                continue
+            scheduled = reload.ended_minutes_ago is None
+            kind = run_type(tasks, reload.task, reload.app, scheduled)
+            if "type" in reload.model_fields_set and reload.type != kind:
+                raise ValueError(f"a run of task {reload.task!r} has type {kind!r}")
+            reload.type = kind
 
     def app(self, key: str) -> AppSpec:
         """The app with this key."""

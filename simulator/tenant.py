@@ -1,7 +1,8 @@
-"""The simulated tenant's state: users, spaces, apps, reloads and audit events.
+"""The simulated tenant's state: users, spaces, apps, native tasks, reloads and audit events.
 
 All access goes through one lock, because the HTTP server answers on many threads. Reload
-status is computed from the clock when asked, so nothing runs in the background.
+status is computed from the clock when asked, so nothing runs in the background: a reload
+due to start (scheduled, or fired by a native task) starts when a request finds it due.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import itertools
 import secrets
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from simulator.audit import AuditLog
-from simulator.reloads import SimEvent, SimReload
+from simulator.reloads import ReloadListing, SimEvent, SimReload, creation_key, ordered
 from simulator.scenario import AppSpec, ReloadSpec, Scenario, UserSpec
+from simulator.tasks import Due, TaskBook
+
+__all__ = ["RELOAD_ROLES", "ReloadListing", "SimTenant"]
 
 # Roles that may reload an app in each space type (see RoleType in spaces.json).
 RELOAD_ROLES: dict[str, frozenset[str]] = {
@@ -50,7 +53,9 @@ class SimTenant:
         self._tokens: dict[str, tuple[str, datetime]] = {}
         self._ids = itertools.count(1)
         self._born = clock()
-        self._scheduled = self._seed(self._born)
+        self.book = TaskBook(scenario)
+        self._scheduled: list[Due] = []  # by (created, app id, task): see _due_key
+        self._seed(self._born)
 
     # --- identity ---------------------------------------------------------------------------
 
@@ -118,7 +123,7 @@ class SimTenant:
             rows = self._by_creation if whose is None else self._by_app.get(whose, [])
             kept = (
                 reload
-                for reload in _ordered(rows, listing.ascending, listing.after)
+                for reload in ordered(rows, listing.ascending, listing.after)
                 if not listing.statuses or reload.status(now) in listing.statuses
             )
             return list(itertools.islice(kept, listing.count))
@@ -143,24 +148,26 @@ class SimTenant:
         with self.lock:
             now = self.refresh()
             ends = [reload.ended for reload in self.reloads.values()]
-            for created, app_id in self._scheduled:
-                if created <= now + within:
-                    app = self.apps[app_id]
-                    run = app.queue_seconds + app.duration_seconds + app.late_seconds
-                    ends.append(created + timedelta(seconds=run))
+            ends += self.book.ends(self._scheduled, now + within)
             shown = self._audit.last_due(now + within)
             return max([now, *ends, *([shown] if shown else [])])
 
     def refresh(self) -> datetime:
-        """Start scheduled reloads whose time has come; return the current time."""
+        """Start the reloads whose time has come (scheduled, or fired by native tasks, in time
+        order: a run's end fires the tasks after it); return the current time."""
         now = self.clock()
-        while self._scheduled and self._scheduled[0][0] <= now:
-            created, app_id = self._scheduled.pop(0)
-            app = self.apps[app_id]
-            self._add_reload(app, app.owner, "chronos", created, app.outcome == "success")
+        while self._scheduled and self._scheduled[0].created <= now:
+            due = self._scheduled.pop(0)
+            app = self.apps[due.app_id]
+            starter = self._starter(due.task, app)
+            self._add_reload(app, starter, due.kind, due.created, due.succeeds, task=due.task)
         return now
 
-    def _seed(self, now: datetime) -> list[tuple[datetime, str]]:
+    def _starter(self, task_key: str, app: AppSpec) -> str:
+        """Who starts a reload by itself: the task's owner, else the app's."""
+        return self.book.tasks[task_key].owner if task_key else app.owner
+
+    def _seed(self, now: datetime) -> None:
         scheduled = []
         # The first app with each key, as a linear search would find it: seeding tens of
         # thousands of reloads (the benchmarks) must not scan every app per reload.
@@ -170,13 +177,15 @@ class SimTenant:
         for spec in self.scenario.reloads:
             app = by_key[spec.app]
             succeeds = (spec.outcome or app.outcome) == "success"
+            task, starter = spec.task or "", self._starter(spec.task or "", app)
             if spec.ended_minutes_ago is not None:
                 run = timedelta(seconds=app.queue_seconds + app.duration_seconds)
                 created = now - timedelta(minutes=spec.ended_minutes_ago) - run
-                self._add_reload(app, app.owner, spec.type, created, succeeds, spec=spec)
+                self._add_reload(app, starter, spec.type, created, succeeds, spec=spec, task=task)
             else:
-                scheduled.append((now + timedelta(seconds=spec.start_in_seconds or 0), app.id))
-        return sorted(scheduled)
+                created = now + timedelta(seconds=spec.start_in_seconds or 0)
+                scheduled.append(Due(created, app.id, task, spec.type, succeeds))
+        self._scheduled = sorted([*self._scheduled, *scheduled], key=_due_key)
 
     def _add_reload(
         self,
@@ -187,6 +196,7 @@ class SimTenant:
         succeeds: bool,
         *,
         spec: ReloadSpec | None = None,
+        task: str = "",
     ) -> SimReload:
         reload = SimReload(
             id=f"{next(self._ids):024x}",
@@ -200,8 +210,8 @@ class SimTenant:
             succeeds=succeeds,
         )
         self.reloads[reload.id] = reload
-        bisect.insort(self._by_creation, reload, key=_creation_key)
-        bisect.insort(self._by_app.setdefault(app.id, []), reload, key=_creation_key)
+        bisect.insort(self._by_creation, reload, key=creation_key)
+        bisect.insort(self._by_app.setdefault(app.id, []), reload, key=creation_key)
         visible = reload.ended + timedelta(seconds=app.late_seconds)
         if spec is not None and spec.visible_in_seconds is not None:
             visible = max(reload.ended, self._born + timedelta(seconds=spec.visible_in_seconds))
@@ -209,30 +219,10 @@ class SimTenant:
         for copy in range(app.duplicate_events):
             event_id = f"{reload.id}-{copy + 1}"
             self._audit.add(SimEvent(event_id, reload, app.space, app.owner, visible, stamped))
+        for due in self.book.record(task, reload) if task else []:
+            bisect.insort(self._scheduled, due, key=_due_key)
         return reload
 
 
-@dataclass(frozen=True)
-class ReloadListing:
-    """One page request of ``GET /api/v1/reloads``: whose, which way, after what, how many."""
-
-    app_id: str | None
-    ascending: bool
-    after: tuple[datetime, str] | None
-    statuses: frozenset[str]
-    count: int
-
-
-def _creation_key(reload: SimReload) -> tuple[datetime, str]:
-    return (reload.created, reload.id)
-
-
-def _ordered(
-    rows: list[SimReload], ascending: bool, after: tuple[datetime, str] | None
-) -> Iterator[SimReload]:
-    """``rows`` (sorted by creation) after the paging key, oldest or newest first."""
-    if ascending:
-        start = 0 if after is None else bisect.bisect_right(rows, after, key=_creation_key)
-        return itertools.islice(rows, start, None)
-    end = len(rows) if after is None else bisect.bisect_left(rows, after, key=_creation_key)
-    return (rows[index] for index in range(end - 1, -1, -1))
+def _due_key(due: Due) -> tuple[datetime, str, str]:
+    return (due.created, due.app_id, due.task)

@@ -289,3 +289,117 @@ def test_naive_event_time_is_refused(tmp_path: Path) -> None:
     text += "event_time = 2099-01-01T00:00:00\n"
     with pytest.raises(ScenarioError, match=r"reloads\.0\.event_time"):
         load_scenario(write(tmp_path, "bad.toml", text))
+
+
+TASKS_TOML = """
+[[apps]]
+key = "extract"
+name = "Finance extract"
+resource_type = "script"
+
+[[apps]]
+key = "report"
+
+[[apps]]
+key = "alert"
+
+[[tasks]]
+key = "nightly"
+app = "extract"
+
+[[tasks]]
+key = "report-after-extract"
+app = "report"
+after = "nightly"
+
+[[tasks]]
+key = "alert-on-failure"
+app = "alert"
+name = "Alert the team"
+after = "report-after-extract"
+on = "failure"
+disabled_code = "CONSECUTIVE-FAILURES"
+
+[[reloads]]
+app = "extract"
+task = "nightly"
+start_in_seconds = 1
+
+[[reloads]]
+app = "report"
+task = "report-after-extract"
+ended_minutes_ago = 30
+"""
+
+
+def test_tasks_load_with_names_ids_and_run_types(tmp_path: Path) -> None:
+    loaded = load_scenario(write(tmp_path, "tasks.toml", TASKS_TOML))
+    nightly, report, alert = loaded.tasks
+    assert nightly.name == "Reload Finance extract" and report.name == "Reload report"
+    assert alert.name == "Alert the team"
+    assert nightly.kind == "time" and report.kind == "event" and report.on == "success"
+    assert alert.on == "failure" and not alert.enabled and not alert.fires
+    assert nightly.enabled and report.fires and not nightly.fires
+    assert all(GUID.match(task.id) for task in loaded.tasks)
+    assert len({task.id for task in loaded.tasks} | {app.id for app in loaded.apps}) == 6
+    assert [reload.type for reload in loaded.reloads] == ["chronos", "choreographer"]
+    again = load_scenario(write(tmp_path, "again.toml", TASKS_TOML))
+    assert [t.id for t in again.tasks] == [t.id for t in loaded.tasks]
+    assert Scenario.model_validate(loaded.model_dump()) == loaded
+
+
+@pytest.mark.parametrize(
+    ("tasks", "reload", "message"),
+    [
+        ('key = "t"\napp = "ghost"\n', "", "unknown app 'ghost'"),
+        ('key = "t"\napp = "a"\nafter = "ghost"\n', "", "after unknown task 'ghost'"),
+        ('key = "t"\napp = "a"\nafter = "t"\n', "", "'t' runs after itself"),
+        ('key = "t"\napp = "a"\non = "failure"\n', "", "need after"),
+        ('key = "t"\napp = "a"\nupstream_deleted = true\n', "", "need after"),
+        ('key = "t"\napp = "a"\non = "sometimes"\nafter = "u"\n', "", "tasks.1.on"),
+        ('key = "t"\napp = "a"\nenabled = true\ndisabled_code = "MANUALLY"\n', "", "enabled"),
+        ('key = "t"\napp = "a"\ndisabled_code = "TIRED"\n', "", "tasks.1.disabled_code"),
+        ('key = "t"\napp = "a"\n', 'task = "ghost"\n', "unknown task 'ghost'"),
+        ('key = "t"\napp = "b"\n', 'task = "t"\n', "reloads 'b', not 'a'"),
+        ('key = "t"\napp = "a"\nenabled = false\n', 'task = "t"\n', "disabled"),
+        ('key = "t"\napp = "a"\n', 'task = "t"\ntype = "external"\n', "type 'chronos'"),
+    ],
+    ids=[
+        "unknown-app",
+        "unknown-after",
+        "after-itself",
+        "on-without-after",
+        "deleted-without-after",
+        "bad-on",
+        "enabled-with-code",
+        "bad-code",
+        "run-of-unknown-task",
+        "run-of-another-app",
+        "run-of-disabled-time-task",
+        "run-of-wrong-type",
+    ],
+)
+def test_invalid_tasks_are_scenario_errors(
+    tmp_path: Path, tasks: str, reload: str, message: str
+) -> None:
+    text = '[[apps]]\nkey = "a"\n[[apps]]\nkey = "b"\n'
+    text += '[[tasks]]\nkey = "u"\napp = "b"\n[[tasks]]\n' + tasks
+    text += f'[[reloads]]\napp = "a"\nstart_in_seconds = 1\n{reload}' if reload else ""
+    path = write(tmp_path, "bad.toml", text)
+    with pytest.raises(ScenarioError, match=re.escape(message)) as caught:
+        load_scenario(path)
+    assert str(path) in str(caught.value)
+
+
+def test_tasks_that_run_after_each_other_in_a_loop_are_refused(tmp_path: Path) -> None:
+    text = '[[apps]]\nkey = "a"\n'
+    for key, after in (("x", "y"), ("y", "z"), ("z", "x")):
+        text += f'[[tasks]]\nkey = "{key}"\napp = "a"\nafter = "{after}"\n'
+    with pytest.raises(ScenarioError, match="in a loop: x -> y -> z"):
+        load_scenario(write(tmp_path, "loop.toml", text))
+
+
+def test_two_tasks_with_one_key_are_refused(tmp_path: Path) -> None:
+    text = '[[apps]]\nkey = "a"\n' + '[[tasks]]\nkey = "x"\napp = "a"\n' * 2
+    with pytest.raises(ScenarioError, match="two tasks have the key 'x'"):
+        load_scenario(write(tmp_path, "twice.toml", text))

@@ -131,6 +131,28 @@ def test_rate_limit_over_http(server: SimulatorServer) -> None:
             assert client.get("/api/v1/collections").status_code == 200
 
 
+def test_native_tasks_over_http_page_and_share_tier_1() -> None:
+    tasks = [{"key": f"t{n}", "app": "a"} for n in range(5)]
+    faults = {"tier1_limit": 4, "rate_window_seconds": 60}
+    data = scenario(**faults).model_dump() | {"tasks": tasks}
+    with (
+        SimulatorServer(Scenario.model_validate(data)) as sim,
+        httpx.Client(base_url=sim.url, headers=AUTH, timeout=5) as client,
+    ):
+        first = client.get("/api/scheduling/tasks", params={"limit": 3})
+        assert first.status_code == 200 and len(first.json()["data"]) == 3
+        href = first.json()["links"]["next"]["href"]
+        assert href.startswith(f"{sim.url}/api/scheduling/tasks?") and "page=" in href
+        second = client.get(href)
+        assert len(second.json()["data"]) == 2 and "next" not in second.json()["links"]
+        one = client.get(f"/api/scheduling/tasks/{second.json()['data'][0]['id']}")
+        assert one.status_code == 200
+        assert client.get("/api/v1/items").status_code == 200  # the 4th tier-1 call
+        limited = client.get("/api/scheduling/tasks")
+        assert limited.status_code == 429 and limited.headers["retry-after"]
+        assert limited.json()["errors"][0]["code"] == 429  # the scheduling API's error shape
+
+
 def test_latency_and_concurrency() -> None:
     with (
         SimulatorServer(scenario(latency_ms=150)) as server,

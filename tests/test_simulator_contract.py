@@ -41,6 +41,7 @@ SPEC_FOR_PREFIX = {
     "/api/v1/spaces": "spaces",
     "/api/v1/users": "users",
     "/oauth": "oauth",
+    "/api/scheduling": "scheduling-tasks",
 }
 
 # Concrete path -> the spec's path template (for the coverage report; first match wins).
@@ -56,6 +57,8 @@ TEMPLATES = [
     ("/api/v1/reloads", r"/api/v1/reloads"),
     ("/api/v1/reloads/{reloadId}", r"/api/v1/reloads/[^/]+"),
     ("/oauth/token", r"/oauth/token"),
+    ("/api/scheduling/tasks", r"/api/scheduling/tasks"),
+    ("/api/scheduling/tasks/{id}", r"/api/scheduling/tasks/[^/]+"),
 ]
 
 # Every (method, path template, outcome) the simulator must serve AND the spec must accept.
@@ -106,6 +109,14 @@ REQUIRED = {
     ("POST", "/oauth/token", "200"),
     ("POST", "/oauth/token", "400"),
     ("POST", "/oauth/token", "401"),
+    ("GET", "/api/scheduling/tasks", "200"),
+    ("GET", "/api/scheduling/tasks", "400"),
+    ("GET", "/api/scheduling/tasks", "401"),
+    ("GET", "/api/scheduling/tasks", "403"),
+    ("GET", "/api/scheduling/tasks/{id}", "200"),
+    ("GET", "/api/scheduling/tasks/{id}", "401"),
+    ("GET", "/api/scheduling/tasks/{id}", "403"),
+    ("GET", "/api/scheduling/tasks/{id}", "404"),
 }
 
 # Answers the simulator gives although the spec does not document that status for that
@@ -131,6 +142,8 @@ ALLOWED_UNDOCUMENTED = {
     ("GET", "/api/v1/reloads", "429/retry-after"),
     ("GET", "/api/v1/reloads/{reloadId}", "429/retry-after"),
     ("POST", "/oauth/token", "429/retry-after"),
+    ("GET", "/api/scheduling/tasks", "429/retry-after"),
+    ("GET", "/api/scheduling/tasks/{id}", "429/retry-after"),
     # spaces.json lists no 400 for POST assignments; the API refuses a role the space type
     # does not support (RoleType: "Supported roles by space type") with 400.
     ("POST", "/api/v1/spaces/{spaceId}/assignments", "400"),
@@ -186,6 +199,13 @@ def contract_scenario() -> Scenario:
             "users": [
                 *admin_and_bob(),
                 {"id": "flood", "name": "Flood", "api_key": "key-flood"},
+                {
+                    "id": "auditor",
+                    "name": "Auditor",
+                    "api_key": "key-auditor",
+                    "tenant_admin": False,
+                    "may_list_tasks": False,
+                },
             ],
             "spaces": [
                 {"id": "sh", "name": "Shared", "type": "shared", "members": {"bob": ["consumer"]}},
@@ -211,10 +231,11 @@ def contract_scenario() -> Scenario:
                 {"key": "personal", "queue_seconds": 30},
             ],
             "reloads": [
-                {"app": "extract", "ended_minutes_ago": 20},
+                {"app": "extract", "ended_minutes_ago": 20, "task": "t-extract"},
                 {"app": "ledger", "ended_minutes_ago": 10},
                 {"app": "alerts", "ended_minutes_ago": 5},
             ],
+            "tasks": contract_tasks(),
             "faults": {
                 "tier1_limit": 120,
                 "audits_limit": 120,
@@ -224,6 +245,49 @@ def contract_scenario() -> Scenario:
             },
         }
     )
+
+
+def contract_tasks() -> list[dict[str, Any]]:
+    """Both kinds of native task: a time task, tasks on success, failure and either, one
+    disabled and one whose upstream was deleted; the time task's run fires the chain."""
+    return [
+        {"key": "t-extract", "app": "extract"},
+        {"key": "t-ledger", "app": "ledger", "after": "t-extract"},
+        {"key": "t-alerts", "app": "alerts", "after": "t-ledger", "on": "failure"},
+        {
+            "key": "t-personal",
+            "app": "personal",
+            "after": "t-alerts",
+            "on": "any",
+            "disabled_code": "CONSECUTIVE-FAILURES",
+        },
+        {"key": "t-orphan", "app": "alerts", "after": "t-extract", "upstream_deleted": True},
+    ]
+
+
+def drive_tasks(client: httpx.Client, task_ids: list[str], facts: dict[str, Any]) -> None:
+    """The scheduling-tasks API: pages, filters, one task at a time, and its errors."""
+    admin = {"Authorization": "Bearer key-admin"}
+    tasks = "/api/scheduling/tasks"
+    pages = [client.get(tasks, params={"limit": 2}, headers=admin)]
+    while pages[-1].json()["links"].get("next"):
+        pages.append(client.get(pages[-1].json()["links"]["next"]["href"], headers=admin))
+    facts["task_pages"] = len(pages)
+    facts["tasks"] = [task for page in pages for task in page.json()["data"]]
+    either = " or ".join(f'resourceId eq "{task["resourceId"]}"' for task in facts["tasks"][:2])
+    for query in ({"filter": either}, {"filter": "enabled eq false"}, {"sort": "+name"}):
+        client.get(tasks, params=query, headers=admin)
+    client.get(tasks, params={"resourceId": facts["tasks"][0]["resourceId"]}, headers=admin)
+    for bad in ({"limit": 0}, {"limit": 101}, {"filter": 'lastStatus eq "FAILED"'}):
+        client.get(tasks, params=bad, headers=admin)
+    client.get(tasks, params={"page": "not a cursor"}, headers=admin)
+    client.get(tasks, headers={"Authorization": "Bearer key-auditor"})
+    client.get(tasks)
+    for task_id in task_ids:
+        client.get(f"{tasks}/{task_id}", headers=admin)
+    client.get(f"{tasks}/00000000-0000-0000-0000-000000000000", headers=admin)
+    client.get(f"{tasks}/{task_ids[0]}", headers={"Authorization": "Bearer key-auditor"})
+    client.get(f"{tasks}/{task_ids[0]}")
 
 
 def exhaust_rate_limits(
@@ -250,6 +314,8 @@ def exhaust_rate_limits(
         "/api/v1/users/flood",
         "/api/v1/reloads",
         f"/api/v1/reloads/{reload_id}",
+        "/api/scheduling/tasks",
+        f"/api/scheduling/tasks/{reload_id}",
     ):
         client.get(path, headers=flood)
     # POST /reloads has its own limit; refused calls (403: flood has no role in "sh") count too.
@@ -382,6 +448,9 @@ def drive(server: SimulatorServer, client: httpx.Client) -> dict[str, Any]:
     as_token = client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
     facts["token_me"] = as_token.status_code
 
+    # --- native tasks
+    drive_tasks(client, [task.id for task in scenario.tasks], facts)
+
     # --- no such endpoint
     client.get("/api/v1/nothing", headers=admin)
 
@@ -479,6 +548,16 @@ def test_the_session_talked_to_the_simulator(session: Session) -> None:
     assert session.facts["me_location"] == f"{session.url}/api/v1/users/admin"
     assert session.facts["pending_retry_after"] is None
     assert session.facts["token_me"] == 301
+    assert session.facts["task_pages"] == 3  # 5 tasks, 2 a page
+
+
+def test_the_tasks_listed_are_both_kinds_and_the_disabled_one(session: Session) -> None:
+    listed = session.facts["tasks"]
+    assert len({task["id"] for task in listed}) == len(listed) == 5
+    assert sum("start" in task and "events" not in task for task in listed) == 1
+    assert sum("events" in task and "start" not in task for task in listed) == 4
+    disabled = [task for task in listed if not task["enabled"]]
+    assert [task["metadata"]["disabledCode"] for task in disabled] == ["CONSECUTIVE-FAILURES"]
 
 
 def test_every_response_matches_the_spec(verdicts: Verdicts) -> None:
@@ -527,3 +606,22 @@ def test_the_validator_rejects_a_drifted_response(
     broken = MockResponse(json.dumps(missing).encode(), status_code=201)
     with pytest.raises(Exception, match=r"(?i)invalid|schema"):
         specs["reloads"].validate_response(request, broken)
+
+
+def test_the_validator_rejects_a_drifted_task(session: Session, specs: dict[str, OpenAPI]) -> None:
+    """A served Task validates; with a property the spec does not declare, or a correlation
+    attribute it does not know, it does not (``Task`` allows no additional properties)."""
+    listed = next(
+        e for e in session.exchanges if e.key == ("GET", "/api/scheduling/tasks/{id}", "200")
+    )
+    request, response = as_openapi(listed)
+    specs["scheduling-tasks"].validate_response(request, response)
+    task = json.loads(listed.response.content)
+    for drifted in (
+        task | {"appId": task["resourceId"]},
+        task | {"metadata": task["metadata"] | {"lastRun": "yesterday"}},
+        task | {"version": "one"},
+    ):
+        broken = MockResponse(json.dumps(drifted).encode(), status_code=200)
+        with pytest.raises(Exception, match=r"(?i)invalid|schema"):
+            specs["scheduling-tasks"].validate_response(request, broken)

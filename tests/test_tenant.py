@@ -240,6 +240,30 @@ def test_historical_reload(clock: Clock) -> None:
     assert statuses == ["ok", "error"]
 
 
+def test_scheduled_reload_keeps_its_own_outcome_and_type(clock: Clock) -> None:
+    scheduled = {"app": "good", "start_in_seconds": 1, "outcome": "failure", "type": "manual"}
+    tenant = make(clock, reloads=[scheduled])
+    clock.advance(10)
+    (reload,) = tenant.reloads_newest_first(None)
+    assert reload.status(clock()) == "FAILED" and reload.type == "manual"
+
+
+def test_task_runs_are_started_by_the_task_owner_and_fire_their_successor(clock: Clock) -> None:
+    tasks = [
+        {"key": "nightly", "app": "good", "owner": "carol"},
+        {"key": "then", "app": "bad", "after": "nightly", "owner": "bob"},
+    ]
+    tenant = make(clock, tasks=tasks, reloads=[{"app": "good", "task": "nightly"}])
+    clock.advance(5)  # good: queued 0 -> 1 s, runs to 5 s
+    (run,) = tenant.reloads_newest_first(None)
+    assert run.user_id == "carol" and run.type == "chronos"
+    clock.advance(1)
+    fired, _ = tenant.reloads_newest_first(None)
+    assert fired.app_id == key(tenant, "bad").id and fired.user_id == "bob"
+    assert fired.status(clock()) == "QUEUED"
+    assert tenant.start_reload(key(tenant, "bad"), tenant.users["admin"]) is None  # pending
+
+
 def test_reload_log_counts_api_starts_only(clock: Clock) -> None:
     reloads = [{"app": "good", "ended_minutes_ago": 3}, {"app": "bad", "start_in_seconds": 1}]
     tenant = make(clock, reloads=reloads)
