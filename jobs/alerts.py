@@ -24,7 +24,8 @@ START_FAILED = "start_failed"
 NOT_FOUND = "not_found"
 SWEEP_FAILING = "sweep_failing"
 LATE = "late"
-KINDS = (RELOAD_FAILED, START_FAILED, NOT_FOUND, SWEEP_FAILING, LATE)
+NATIVE_TASK_DISABLED = "native_task_disabled"
+KINDS = (RELOAD_FAILED, START_FAILED, NOT_FOUND, SWEEP_FAILING, LATE, NATIVE_TASK_DISABLED)
 # Starts the tenant refused for good (``jobs.trigger``); a transient failure is retried instead.
 START_REFUSALS = {
     "access_denied": "the tenant refused the start (403) and space access could not be resolved",

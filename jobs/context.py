@@ -35,6 +35,9 @@ class SweepSettings(FactSettings, WindowSettings, Protocol):
     @property
     def max_sweep_minutes(self) -> float: ...
 
+    @property
+    def native_tasks_refresh_minutes(self) -> int: ...
+
 
 @dataclass(frozen=True)
 class SweepContext:

@@ -12,6 +12,7 @@ from typing import Literal, Protocol
 
 from jobs.capacity import cap_active
 from jobs.edges import Edge, Join, matches
+from jobs.native import NativeTasks, firing_task
 from qlik.events import FinishedReload
 from qlik.models import Reload
 
@@ -62,6 +63,8 @@ class TenantFacts:
     # Reloads active in the tenant now (QUEUED, RELOADING, CANCELING); None when not asked
     # (``max_active_reloads`` unset).
     active_reloads: int | None = None
+    # The tenant's native reload tasks; None when not asked (nothing to trigger, or unreadable).
+    native: NativeTasks | None = None
 
 
 @dataclass(frozen=True)
@@ -196,6 +199,7 @@ def skip_reason(
     return (
         _app_reason(candidate, facts, settings)
         or _unsettled_reason(candidate, facts)
+        or _native_reason(candidate, facts)
         or _history_reason(candidate, latest, settings, now)
         or _lost_state_reason(candidate, latest, facts)
         or _join_reason(candidate, latest, facts, now)
@@ -222,6 +226,19 @@ def _lost_state_reason(
         return None
     recovering = any(run.event_time <= until for run in candidate.runs)
     return "fresh" if recovering and latest.creation_time > newest else None
+
+
+def _native_reason(candidate: Candidate, facts: TenantFacts) -> str | None:
+    """A Qlik Cloud task starts it after its newest source reload: once is enough.
+
+    Before the reload history: Qlik's own start is usually why it is already running or
+    fresh, and this says so (and that the hop is declared twice)."""
+    if facts.native is None or not candidate.runs:
+        return None
+    newest = max(candidate.runs, key=lambda run: run.ended_at)
+    started_here = newest.reload_id in facts.lineage
+    task = firing_task(candidate.app_id, newest, facts.native, started_here=started_here)
+    return "native_task" if task is not None else None
 
 
 def _join_reason(

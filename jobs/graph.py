@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from jobs.chainfile import ChainFile
 from jobs.edges import Edge, Join, edges_from_tags
+from jobs.graph_native import NativeView
 from qlik.client import QlikClient
 
 
@@ -36,17 +37,24 @@ class ChainGraph:
     joins: list[Join] = field(default_factory=list)
     cycles: list[list[str]] = field(default_factory=list)
     bad_tags: list[tuple[str, str]] = field(default_factory=list)
+    # Qlik's own task chains, drawn beside (never mixed into) the edges the sweep follows;
+    # their apps are among ``nodes``.
+    native: NativeView = field(default_factory=NativeView)
 
     def in_cycle(self, edge: Edge) -> bool:
         """Does this edge close or sit on a cycle?"""
         return any(edge.source in cycle and edge.target in cycle for cycle in self.cycles)
 
 
-def build_graph(client: QlikClient, chain: ChainFile, prefix: str) -> ChainGraph:
-    """Everything the sweep would follow: tag edges, chain-file edges and joins."""
+def build_graph(
+    client: QlikClient, chain: ChainFile, prefix: str, *, native: bool = False
+) -> ChainGraph:
+    """Everything the sweep would follow: tag edges, chain-file edges and joins; with
+    ``native``, the tenant's native task chains too (one paged listing)."""
     tag_edges, bad_tags = discover_tag_edges(client, prefix)
     edges = [*tag_edges, *chain.edges]
-    ids = {app for edge in edges for app in (edge.source, edge.target)}
+    view = NativeView.listed(client.native_tasks()) if native else NativeView()
+    ids = {app for edge in edges for app in (edge.source, edge.target)} | view.apps()
     ids |= {app for join in chain.joins for app in (join.target, *join.after)}
     items = client.items(ids) if ids else {}
     nodes = {
@@ -57,7 +65,7 @@ def build_graph(client: QlikClient, chain: ChainFile, prefix: str) -> ChainGraph
     }
     join_edges = [Edge(m, j.target, "success", j.origin, j) for j in chain.joins for m in j.after]
     cycles = find_cycles([*edges, *join_edges])
-    return ChainGraph(nodes, edges, list(chain.joins), cycles, bad_tags)
+    return ChainGraph(nodes, edges, list(chain.joins), cycles, bad_tags, view)
 
 
 def discover_tag_edges(client: QlikClient, prefix: str) -> tuple[list[Edge], list[tuple[str, str]]]:

@@ -6,7 +6,8 @@ edge's colour says where it comes from (tag, chain file, join, native task), its
 condition (solid on success, dashed on failure, dotted always); edges in a cycle are red and
 the one that closes it runs back from right to left. Every node is a ``g.node`` with its outcome
 as a class (``node succeeded``) and ``data-app-id``; every edge a ``g.edge`` with its kind and
-condition (``edge tag on-failure``), so the HTML report and its tests can find them.
+condition (``edge tag on-failure``), and what stands out on it (``also-native``, ``disabled``,
+``upstream-missing``: ``jobs.graph_native``), so the HTML report and its tests can find them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from jobs.edges import Edge, Join
 from jobs.graph import ChainGraph, Node
 from jobs.graph_layout import Box, Hop, Layout, layered_layout
+from jobs.graph_native import Mark, edge_marks, origin_kind
 from jobs.graph_svg_style import (
     CHAR_WIDTH,
     CONDITION_NAMES,
@@ -36,7 +38,7 @@ from jobs.graph_svg_style import (
     shorten,
     xml,
 )
-from jobs.graph_text import edges_with_joins, label, sort_key
+from jobs.graph_text import drawn_edges, label, sort_key
 
 NODE_HEIGHT = 30.0
 PAD = 12.0
@@ -44,10 +46,7 @@ MAX_CHARS = 32
 MARGIN = 16.0
 LEGEND_ROOM = 34.0
 LOOP_ROOM = 30.0  # right of the drawing, for a self-loop
-# Edge kinds by the start of ``Edge.origin``; a chain file's origin is "path:line". Native
-# task chains get ("task ", "native-task") here once they exist; their colour is ready.
-# "seen": an edge the report drew from the sweeps' decisions (``jobs.report_graph``).
-ORIGIN_KINDS = (("tag ", "tag"), ("seen", "seen"))
+STOPPED_OPACITY = "0.45"  # a native edge whose task will not fire
 EMPTY = "No chains: no chain tags and no chain-file edges."
 
 
@@ -56,12 +55,13 @@ def to_svg(graph: ChainGraph, *, status: Mapping[str, str] | None = None) -> str
     nodes = sorted(graph.nodes.values(), key=sort_key)
     texts = {node.app_id: _text(graph, node) for node in nodes}
     sizes = {a: (columns(text) * CHAR_WIDTH + 2 * PAD, NODE_HEIGHT) for a, text in texts.items()}
-    edges = sorted(edges_with_joins(graph), key=lambda e: _edge_key(graph, e))
+    edges = sorted(drawn_edges(graph), key=lambda e: _edge_key(graph, e))
     layout = layered_layout(sizes, [(edge.source, edge.target) for edge in edges])
     outcomes = {node.app_id: _outcome(node, status) for node in nodes}
+    marks = edge_marks(graph.edges, graph.native)
     body = [
         '<g class="edges">',
-        *(_edge(graph, edge, layout, n) for n, edge in enumerate(edges)),
+        *(_edge(graph, edge, layout, n, marks.get(edge, [])) for n, edge in enumerate(edges)),
         *(_join(graph, join, layout.boxes[join.target]) for join in graph.joins),
         '</g><g class="nodes">',
         *(_node(graph, node, layout.boxes[node.app_id], texts, outcomes) for node in nodes),
@@ -91,15 +91,6 @@ def _document(size: tuple[float, float], summary: str, key: str, body: list[str]
             *body,
             "</g></svg>",
         ]
-    )
-
-
-def origin_kind(edge: Edge) -> str:
-    """Where an edge comes from: ``tag``, ``chain-file``, ``join`` (or ``native-task``)."""
-    if edge.join is not None:
-        return "join"
-    return next(
-        (kind for start, kind in ORIGIN_KINDS if edge.origin.startswith(start)), "chain-file"
     )
 
 
@@ -157,26 +148,34 @@ def _hover(graph: ChainGraph, node: Node, outcome: str) -> str:
     return "\n".join(lines)
 
 
-def _edge(graph: ChainGraph, edge: Edge, layout: Layout, index: int) -> str:
+def _edge(graph: ChainGraph, edge: Edge, layout: Layout, index: int, marks: list[Mark]) -> str:
     """An edge's ``g.edge``: its path, arrowhead and label, and what it is on hover."""
     kind, back, cycle = origin_kind(edge), layout.back[index], graph.in_cycle(edge)
     classes = ["edge", kind, f"on-{edge.on}", *(["cycle"] if cycle else [])]
     colour = "cycle" if cycle or back else kind
     if back:
         classes.append("back")
-    hops = layout.hops[index]
-    if hops:
-        path, (x, y) = _forward_path(hops), _middle(hops[-1])
-    else:
-        path, (x, y) = _self_loop(layout.boxes[edge.source])
-    text = _words(edge, back)
-    dash = f' stroke-dasharray="{DASHES[edge.on]}"' if DASHES[edge.on] else ""
+    classes += [mark.kind for mark in marks]
+    path, (x, y) = _path(edge, layout, index)
+    text = _words(edge, back, marks)
+    extra = f' stroke-dasharray="{DASHES[edge.on]}"' if DASHES[edge.on] else ""
+    if any(mark.kind != "also-native" for mark in marks):
+        extra += f' stroke-opacity="{STOPPED_OPACITY}"'
+    hover = _edge_hover(graph, edge, back, marks)
     return (
         f'<g class="{" ".join(classes)}" data-from="{xml(edge.source)}" '
-        f'data-to="{xml(edge.target)}"><title>{xml(_edge_hover(graph, edge, text))}</title>'
-        f'<path d="{path}" stroke="{KIND_COLOURS[colour]}" stroke-width="1.4"{dash} '
+        f'data-to="{xml(edge.target)}"><title>{xml(hover)}</title>'
+        f'<path d="{path}" stroke="{KIND_COLOURS[colour]}" stroke-width="1.4"{extra} '
         f'marker-end="url(#rc-arrow-{colour})"/>{caption(x, y - 4, text) if text else ""}</g>'
     )
+
+
+def _path(edge: Edge, layout: Layout, index: int) -> tuple[str, tuple[float, float]]:
+    """An edge's path, and where its label goes."""
+    hops = layout.hops[index]
+    if hops:
+        return _forward_path(hops), _middle(hops[-1])
+    return _self_loop(layout.boxes[edge.source])
 
 
 def _join(graph: ChainGraph, join: Join, box: Box) -> str:
@@ -190,15 +189,17 @@ def _join(graph: ChainGraph, join: Join, box: Box) -> str:
     )
 
 
-def _words(edge: Edge, back: bool) -> str:
-    words = [CONDITION_NAMES.get(edge.on, "")]
-    words.append("cycle" if back else "")
+def _words(edge: Edge, back: bool, marks: list[Mark]) -> str:
+    words = [CONDITION_NAMES.get(edge.on, ""), "cycle" if back else ""]
+    words += [mark.label for mark in marks]
     return " · ".join(word for word in words if word)
 
 
-def _edge_hover(graph: ChainGraph, edge: Edge, text: str) -> str:
+def _edge_hover(graph: ChainGraph, edge: Edge, back: bool, marks: list[Mark]) -> str:
     source, target = label(graph.nodes[edge.source]), label(graph.nodes[edge.target])
-    return f"{source} → {target}: {text or 'on success'}, {edge.origin}"
+    text = _words(edge, back, []) or "on success"
+    details = "".join(f"; {mark.detail}" for mark in marks)
+    return f"{source} → {target}: {text}, {edge.origin}{details}"
 
 
 def _forward_path(hops: list[Hop]) -> str:

@@ -28,8 +28,8 @@ STATUS_COLOURS = {
     "unknown": ("#ffffff", "#607d8b"),
 }
 MISSING_COLOURS = ("#fff5f5", "#c62828")
-# Stroke by where an edge comes from ("native-task" is ready for Qlik's own task chains);
-# every edge of a cycle is red.
+# Stroke by where an edge comes from (``jobs.graph_native.origin_kind``); every edge of a
+# cycle is red.
 KIND_COLOURS = {
     "tag": "#6b6b6b",
     "chain-file": "#1f5fa8",

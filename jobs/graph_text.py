@@ -5,7 +5,9 @@ member. A child already drawn with its own children is not drawn again (``see ab
 wide diamond-shaped chain stays as long as it has edges; an edge back to an app on the current
 branch reads ``↻ cycle back to``. A join target appears under each of its members, marked with
 what it waits for, because the tree reads "what follows this app"; its own successors are drawn
-under the first of them only.
+under the first of them only. Native task edges are drawn beside reload-chain's, after them,
+marked with their task; what stands out on an edge (``also native``, a disabled task) is said
+after it, and every native task that will not fire is listed at the end.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 
 from jobs.edges import Edge
 from jobs.graph import ChainGraph, Node
+from jobs.graph_native import Mark, as_edge, describe, edge_marks, is_native
 
 PREFIXES = {"success": "", "failure": "on failure: ", "any": "always: "}
 CYCLE = "↻ cycle back to "
@@ -38,6 +41,11 @@ def edges_with_joins(graph: ChainGraph) -> list[Edge]:
     return [*graph.edges, *join_edges]
 
 
+def drawn_edges(graph: ChainGraph) -> list[Edge]:
+    """Every edge drawn: the sweep's (joins included), then the native tasks'."""
+    return [*edges_with_joins(graph), *(as_edge(native) for native in graph.native.edges())]
+
+
 def sort_key(node: Node) -> tuple[str, str]:
     """Apps in name order, then by id; a missing app by its id."""
     return ((node.name or node.app_id).casefold(), node.app_id)
@@ -52,7 +60,7 @@ def label(node: Node) -> str:
 
 def entry_points(graph: ChainGraph) -> list[str]:
     """The roots in order, then the first member of each cycle that nothing outside it starts."""
-    edges = edges_with_joins(graph)
+    edges = drawn_edges(graph)
     targets = {edge.target for edge in edges}
     roots = _ordered(graph, (app for app in graph.nodes if app not in targets))
     for cycle in graph.cycles:
@@ -85,12 +93,16 @@ class _Tree:
     drawn: set[str] = field(default_factory=set)
     expanded: set[str] = field(default_factory=set)
     children: dict[str, list[Edge]] = field(default_factory=dict)
+    marks: dict[Edge, list[Mark]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for edge in edges_with_joins(self.graph):
+        for edge in drawn_edges(self.graph):
             self.children.setdefault(edge.source, []).append(edge)
         for edges in self.children.values():
-            edges.sort(key=lambda e: (*sort_key(self.graph.nodes[e.target]), e.on, e.origin))
+            edges.sort(
+                key=lambda e: (*sort_key(self.graph.nodes[e.target]), is_native(e), e.on, e.origin)
+            )
+        self.marks = edge_marks(self.graph.edges, self.graph.native)
 
     def draw(self, roots: list[str]) -> None:
         """Draw each root and what follows it, then any app still not drawn (none, normally)."""
@@ -139,9 +151,12 @@ class _Tree:
         if edge.join is not None:
             members = ", ".join(label(self.graph.nodes[m]) for m in edge.join.after)
             return f"  [join: waits for {members} within {edge.join.within_minutes} min]"
-        if edge.origin.startswith("tag "):
-            return ""
-        return f"  [{edge.origin.replace(chr(92), '/').rsplit('/', 1)[-1]}]"
+        words = [mark.detail for mark in self.marks.get(edge, [])]
+        if is_native(edge):
+            words.insert(0, edge.origin)
+        elif not edge.origin.startswith("tag "):
+            words.insert(0, edge.origin.replace(chr(92), "/").rsplit("/", 1)[-1])
+        return f"  [{'; '.join(words)}]" if words else ""
 
 
 def _problems(graph: ChainGraph) -> list[str]:
@@ -157,4 +172,12 @@ def _problems(graph: ChainGraph) -> list[str]:
     if graph.bad_tags:
         lines += ["", "Bad tags (name no app or script id; ignored):"]
         lines += [f"  {names.get(app, app)}: {tag}" for app, tag in sorted(graph.bad_tags)]
-    return lines
+    return lines + _native_problems(graph, names)
+
+
+def _native_problems(graph: ChainGraph, names: dict[str, str]) -> list[str]:
+    problems = sorted(graph.native.problems().values(), key=lambda p: p.task.task_id)
+    if not problems:
+        return []
+    lines = ["", "Native tasks that will not fire:"]
+    return lines + [f"  {describe(p, graph.native, lambda a: names.get(a, a))}" for p in problems]

@@ -40,7 +40,8 @@ from state.store import Store
 
 @dataclass(frozen=True)
 class SweepEnd:
-    """How a sweep ended, as far as alerts care; ``late`` comes from the deadline judge."""
+    """How a sweep ended, as far as alerts care; ``late``: causes the sweep found besides
+    (missed deadlines, native tasks that stopped)."""
 
     sweep_id: str
     now: datetime

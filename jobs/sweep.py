@@ -18,7 +18,7 @@ from jobs.alerts import Cause
 from jobs.commit import build_commit, next_cursor, unsettled_runs
 from jobs.context import SweepContext, SweepSettings, new_sweep_id
 from jobs.deadline_sweep import sweep_deadlines
-from jobs.decide import AppFacts, decide
+from jobs.decide import AppFacts
 from jobs.facts import Known, gather_facts
 from jobs.learn import (
     app_name_rows,
@@ -28,6 +28,7 @@ from jobs.learn import (
     with_chain_runs,
 )
 from jobs.lineage import chain_roots
+from jobs.native_sweep import NativeRead, decide_beside_native
 from jobs.raising import SweepEnd, aborted_record, record_abort, sweep_alerts
 from jobs.reading import EventReader
 from jobs.reconcile import reconcile_intents
@@ -95,6 +96,8 @@ class _Sweep:
     calls_before: Counter[str] = field(default_factory=Counter)
     limited_before: int = 0
     window: Window | None = None
+    # What the sweep learned of the tenant's native tasks (jobs.native_sweep).
+    native: NativeRead = field(default_factory=NativeRead)
 
     def run(self, since: datetime | None) -> SweepReport:
         ctx = self.ctx
@@ -228,11 +231,13 @@ class _Sweep:
             facts = gather_facts(
                 ctx.client, ctx.store, runs, ctx.settings, self.now, chain=ctx.chain, known=known
             )
+            decisions, self.native = decide_beside_native(
+                ctx.client, ctx.store, runs, facts, ctx.settings, now=self.now
+            )
         except RetryableError as error:
             logger.error("cannot gather tenant facts, all events left for next sweep: {}", error)
             phases.lap("facts")
             return [], True
-        decisions = decide(runs, facts, ctx.settings, self.now)
         roots = chain_roots(ctx.store, newest_sources(decisions))
         decisions = with_chain_runs(decisions, roots)
         self.apps = facts.apps
@@ -261,10 +266,17 @@ class _Sweep:
         late: list[Cause],
     ) -> list[dict[str, Any]]:
         """The alerts this sweep raises, for the outbox in its own transaction."""
-        names = {app_id: app.name for app_id, app in self.apps.items()}
+        names = self.native.names | {app_id: app.name for app_id, app in self.apps.items()}
         outcomes = report.outcomes
         end = SweepEnd(
-            self.sweep_id, self.now, report.exit_code, outcomes, runs, chain_runs, names, late=late
+            self.sweep_id,
+            self.now,
+            report.exit_code,
+            outcomes,
+            runs,
+            chain_runs,
+            names,
+            late=[*late, *self.native.alerts],
         )
         return sweep_alerts(self.ctx.store, self.ctx.alerting, end)
 
@@ -304,6 +316,7 @@ class _Sweep:
         if window.late_check and reader.complete:
             commit.late_checked_at = self.now
         commit.high_water, commit.recovering_until = self.high_water, self.recovery
+        commit.native_tasks = self.native.snapshot
         ctx.store.commit_sweep(commit, self.now, fence)
         if ctx.watermark is not None and self.high_water is not None:
             ctx.watermark.advance(self.high_water)

@@ -21,6 +21,7 @@ from qlik.limits import RateLimits
 from qlik.models import PAGE_LIMIT, Item, Page, Reload, Space, Tag, User
 from qlik.paging import PageGuard, TimeOrderedGuard
 from qlik.reloads import LatestReloads, ReloadLookup, StartResult, refused_start
+from qlik.tasks import TASKS, NativeTask, tasks_of_pages
 from qlik.tiers import START_TIER
 from qlik.times import format_time
 from qlik.transport import Sender, parse_json, parse_model
@@ -213,6 +214,16 @@ class QlikClient:
             for page in self._pages("/api/v1/items", params)
             for row in page.data
         ]
+
+    def native_tasks(self) -> list[NativeTask] | None:
+        """Every native reload task the identity may see (tier 1, paged), or None when it may
+        not list them: 403, or 404 from a tenant without the scheduling-tasks API."""
+        try:
+            return tasks_of_pages(self._pages(TASKS, {"limit": PAGE_LIMIT}))
+        except ApiError as error:
+            if error.status in (403, 404):
+                return None
+            raise
 
     def current_user(self) -> User:
         """Who the credentials belong to; ``/users/me`` answers with a redirect to the user."""

@@ -34,6 +34,7 @@ KIND_LABELS = {
     "not_found": "App not found",
     "sweep_failing": "Sweeps are failing",
     "late": "Deadline missed",
+    "native_task_disabled": "Native task stopped",
 }
 # Apprise's own logger, and urllib3's, which prints request paths (webhook tokens) at DEBUG.
 GUARDED_LOGGERS = ("apprise", "urllib3.connectionpool")

@@ -11,6 +11,7 @@ from loguru import logger
 
 from jobs.deadline_sweep import deadline_states
 from jobs.graph import build_graph
+from jobs.graph_native import NOT_LISTED
 from jobs.graph_render import to_dot, to_json, to_mermaid
 from jobs.graph_svg import to_svg
 from jobs.graph_text import to_text
@@ -156,8 +157,11 @@ def cmd_sim(args: argparse.Namespace, runtime: Runtime) -> int:
 
 
 def cmd_graph(args: argparse.Namespace, runtime: Runtime) -> int:
-    """``reload-chain graph``: the tenant's chains from tags and the chain file."""
-    graph = build_graph(runtime.client(), runtime.chain, runtime.settings.tag_prefix)
+    """``reload-chain graph``: the tenant's chains from tags, the chain file and its native
+    tasks; when it may not list those, one line on stderr says so (stdout stays the graph)."""
+    graph = build_graph(runtime.client(), runtime.chain, runtime.settings.tag_prefix, native=True)
+    if graph.native.refused:
+        print(NOT_LISTED, file=sys.stderr)
     if args.format == "json":
         print_json(to_json(graph), sys.stdout)
         return 0

@@ -18,8 +18,8 @@ from typing import TextIO
 from rich.console import Console
 from sqlite_utils import Database
 
-from jobs.edges import edges_from_tags
-from jobs.graph import build_graph
+from jobs.graph import ChainGraph, build_graph
+from jobs.graph_text import to_text
 from jobs.report import SweepReport
 from jobs.runs import RUNNING, ChainRun, chain_runs
 from jobs.sweep import run_sweep
@@ -29,8 +29,9 @@ from scheduler.output import table
 from scheduler.report import build_report, write_atomically
 from scheduler.runs_view import render_runs
 from scheduler.runtime import Runtime
-from scheduler.settings import DEFAULT_TAG_PREFIX, Settings
-from simulator.scenario import AppSpec, builtin_scenario
+from scheduler.settings import Settings
+from simulator.reloads import SimReload
+from simulator.scenario import builtin_scenario
 from simulator.server import SimulatorServer
 from simulator.tenant import SimTenant
 from state.runs import read_runs
@@ -72,13 +73,14 @@ def run_demo(
             tenant_url=sim.url, api_key=scenario.api_key, database=Path(folder) / "state.db"
         )
         alerts_text, alerts = demo_alerts(receiver.url)
-        out.write(_introduction(sim, alerts_text, sweep_every_s))
         with runtime.derived(settings, alerts) as demo:
+            graph = build_graph(demo.client(), demo.chain, settings.tag_prefix, native=True)
+            out.write(_introduction(sim, to_text(graph), alerts_text, sweep_every_s))
             db = demo.database()
             sweeps = _Sweeps(sim.tenant, demo, db, receiver, out)
             settled = sweeps.until_settled(sweep_every_s, timeout_s)
             runs = _runs(db, str(settings.database))
-            report = write_demo_report(demo, db, report_path or default_report_path())
+            report = write_demo_report(demo, db, graph, report_path or default_report_path())
         out.write("\n" + final_state(sim.tenant) + "\n\n")
         out.write("The chain run, as `reload-chain runs` shows it:\n\n")
         show_timeline(runs, out)
@@ -93,23 +95,26 @@ def default_report_path() -> Path:
     return Path(tempfile.gettempdir()) / "reload-chain-demo-report.html"
 
 
-def write_demo_report(demo: Runtime, db: Database, path: Path) -> Path:
-    """The report of the demo's database, with the tenant's whole graph (tags included)."""
-    settings = demo.settings
-    graph = build_graph(demo.client(), demo.chain, settings.tag_prefix)
-    page = build_report(db, settings, demo.chain, (), demo.clock.now(), graph=graph)
+def write_demo_report(demo: Runtime, db: Database, graph: ChainGraph, path: Path) -> Path:
+    """The report of the demo's database, with the tenant's whole graph (tags and native
+    tasks included)."""
+    page = build_report(db, demo.settings, demo.chain, (), demo.clock.now(), graph=graph)
     write_atomically(path, page)
     return path.resolve()
 
 
-def _introduction(sim: SimulatorServer, alerts_text: str, every_s: float) -> str:
-    """The tenant, its chain, where alerts go, and what starts it all."""
+def _introduction(sim: SimulatorServer, chains: str, alerts_text: str, every_s: float) -> str:
+    """The tenant, its chains (as ``reload-chain graph --format text`` draws them), where
+    alerts go, and what starts it all."""
     return (
         f"reload-chain demo: a simulated Qlik Cloud tenant at {sim.url}\n\n"
-        f"{chain_tree(sim.tenant)}\n\n"
+        "Its chains, as `reload-chain graph --format text` draws them: tags (next-<id>), and\n"
+        "Qlik Cloud's own native tasks beside them:\n"
+        f"{_indent(chains)}\n\n"
         "Alerts go to a local receiver, as this reload-chain.toml table sends them:\n"
         f"{_indent(alerts_text)}\n\n"
-        f"The nightly schedule starts Finance extract; sweeping every {every_s:g} s.\n\n"
+        "Qlik's nightly task starts Finance extract and its native task the transform; "
+        f"sweeping every {every_s:g} s.\n\n"
     )
 
 
@@ -127,7 +132,8 @@ def _summary(tenant: SimTenant, reports: list[SweepReport], receiver: AlertRecei
 def demo_alerts(url: str) -> tuple[str, tuple[AlertRoute, ...]]:
     """The demo's ``[[alert]]`` table sending to ``url``, and its routes as the settings file
     would read them."""
-    text = f'[[alert]]\nurl = "{url}"\non = ["reload_failed", "start_failed", "not_found"]\n'
+    kinds = '["reload_failed", "start_failed", "not_found", "native_task_disabled"]'
+    text = f'[[alert]]\nurl = "{url}"\non = {kinds}\n'
     return text, parse_alerts(tomllib.loads(text), text, "the demo's [[alert]] table")
 
 
@@ -199,32 +205,6 @@ def describe_sweep(number: int, report: SweepReport, tenant: SimTenant) -> str:
     return head + "\n" + _indent(table(("app", "decision", "reason", "because of"), rows)) + "\n"
 
 
-def chain_tree(tenant: SimTenant) -> str:
-    """The chain as declared by tags, drawn as a tree from the apps no tag names."""
-    named = {target for app in tenant.apps.values() for _, target in _edges(app)}
-    lines = ["The chain, declared with tags (next-<id> on success, next-onfail-<id> on failure):"]
-    for root in (app for app in tenant.apps.values() if app.id not in named):
-        lines += _branch(tenant, root, "  ", "")
-    return "\n".join(lines)
-
-
-def _branch(tenant: SimTenant, app: AppSpec, indent: str, label: str) -> list[str]:
-    kind = " (script)" if app.resource_type == "script" else ""
-    lines = [f"{indent}{label}{app.name}{kind}"]
-    edges = _edges(app)
-    child_indent = indent + ("   " if label.startswith("└") else "│  " if label else "")
-    for number, (condition, target) in enumerate(edges, start=1):
-        glyph = "└─ " if number == len(edges) else "├─ "
-        prefix = "on failure: " if condition == "failure" else ""
-        lines += _branch(tenant, tenant.apps[target], child_indent, glyph + prefix)
-    return lines
-
-
-def _edges(app: AppSpec) -> list[tuple[str, str]]:
-    edges, _bad = edges_from_tags(app.id, app.tags, DEFAULT_TAG_PREFIX)
-    return [(edge.on, edge.target) for edge in edges]
-
-
 def final_state(tenant: SimTenant) -> str:
     """Each app's latest reload: its status and who started it."""
     now = tenant.refresh()
@@ -234,13 +214,17 @@ def final_state(tenant: SimTenant) -> str:
         reloads = tenant.reloads_newest_first(app.id)
         latest = reloads[0] if reloads else None
         status = latest.status(now) if latest else "never reloaded"
-        who = (
-            "reload-chain"
-            if latest and latest.id in started_by_us
-            else ("schedule" if latest else "-")
-        )
+        who = _started_by(latest, started_by_us)
         rows.append((app.name, status, who))
     return "Final state:\n" + _indent(table(("app", "latest reload", "started by"), rows))
+
+
+def _started_by(latest: SimReload | None, started_by_us: set[str]) -> str:
+    if latest is None:
+        return "-"
+    if latest.id in started_by_us:
+        return "reload-chain"
+    return "native task" if latest.type == "choreographer" else "schedule"
 
 
 def _name(tenant: SimTenant, app_id: str) -> str:

@@ -1,11 +1,14 @@
-"""``reload-chain doctor``: check settings, tenant, identity, permissions and chains.
+"""``reload-chain doctor``: check settings, tenant, identity, permissions, chains and native
+tasks.
 
-Every failed check says what to do about it.
+Every failed check says what to do about it. The tenant's checks share one ``Probe``: the
+chain graph (tags, chain file, native tasks) is built once for all of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
@@ -14,6 +17,7 @@ from jobs.chainfile import ChainFile
 from jobs.graph import ChainGraph, build_graph
 from qlik.client import QlikClient
 from qlik.errors import ApiError, AuthenticationError, QlikError
+from scheduler.doctor_native import native_checks
 from scheduler.doctor_settings import Check, settings_checks, sources_lines
 from scheduler.runtime import Runtime
 from scheduler.settings import Settings, SettingsError
@@ -73,7 +77,8 @@ def diagnose(runtime: Runtime, now: datetime) -> list[Check]:
     identity = _identity(client)
     checks.append(identity)
     if identity.ok:
-        checks += [_check(step, client, settings, runtime.chain, now) for step in STEPS]
+        probe = Probe(client, settings, runtime.chain, now)
+        checks += [check for step in STEPS for check in _check(step, probe)]
     return checks
 
 
@@ -94,23 +99,41 @@ def _identity(client: QlikClient) -> Check:
     return Check("identity", True, f"signed in as {me.name or me.id} ({me.id})")
 
 
-Step = Callable[[QlikClient, Settings, ChainFile, datetime], Check]
+@dataclass
+class Probe:
+    """What the tenant's checks work with; the graph is built on first use, then kept."""
+
+    client: QlikClient
+    settings: Settings
+    chain: ChainFile
+    now: datetime
+    built: ChainGraph | None = None
+
+    def graph(self) -> ChainGraph:
+        """The chain graph with the native tasks: tags and tasks listed once for every check."""
+        if self.built is None:
+            prefix = self.settings.tag_prefix
+            self.built = build_graph(self.client, self.chain, prefix, native=True)
+        return self.built
 
 
-def _check(
-    step: Step, client: QlikClient, settings: Settings, chain: ChainFile, now: datetime
-) -> Check:
+Step = Callable[[Probe], Check | list[Check]]
+
+
+def _check(step: Step, probe: Probe) -> list[Check]:
     try:
-        return step(client, settings, chain, now)
+        found = step(probe)
     except QlikError as error:
         name = step.__name__.removeprefix("_").replace("_", " ")
-        return Check(name, False, str(error), "see the troubleshooting section of the README")
+        return [Check(name, False, str(error), "see the troubleshooting section of the README")]
+    return found if isinstance(found, list) else [found]
 
 
-def _audits(client: QlikClient, settings: Settings, chain: ChainFile, now: datetime) -> Check:
+def _audits(probe: Probe) -> Check:
+    client, now = probe.client, probe.now
     try:
         first = next(
-            client.audit_event_pages(settings.event_type, now - timedelta(days=1), now), []
+            client.audit_event_pages(probe.settings.event_type, now - timedelta(days=1), now), []
         )
     except ApiError as error:
         return Check(
@@ -124,18 +147,18 @@ def _audits(client: QlikClient, settings: Settings, chain: ChainFile, now: datet
     )
 
 
-def _reload_listing(
-    client: QlikClient, settings: Settings, chain: ChainFile, now: datetime
-) -> Check:
-    client.latest_reloads([PROBE_APP], now - timedelta(hours=1))
+def _reload_listing(probe: Probe) -> Check:
+    client = probe.client
+    client.latest_reloads([PROBE_APP], probe.now - timedelta(hours=1))
     kind = "tenant-wide (one call a sweep)" if client.tenant_wide_listing else "per app"
     return Check("reloads", True, f"readable; latest reloads are listed {kind}")
 
 
-def _chains(client: QlikClient, settings: Settings, chain: ChainFile, now: datetime) -> Check:
-    graph = build_graph(client, chain, settings.tag_prefix)
-    problems = _chain_problems(graph)
-    summary = f"{len(graph.edges)} edges and {len(graph.joins)} joins over {len(graph.nodes)} apps"
+def _chains(probe: Probe) -> Check:
+    graph = probe.graph()
+    chained = _chained_apps(graph)
+    problems = _chain_problems(graph, chained)
+    summary = f"{len(graph.edges)} edges and {len(graph.joins)} joins over {len(chained)} apps"
     if problems:
         return Check(
             "chains",
@@ -146,9 +169,15 @@ def _chains(client: QlikClient, settings: Settings, chain: ChainFile, now: datet
     return Check("chains", True, summary)
 
 
-def _chain_problems(graph: ChainGraph) -> list[str]:
-    missing = [node.app_id for node in graph.nodes.values() if node.missing]
-    problems = [f"missing app {app_id}" for app_id in missing]
+def _chained_apps(graph: ChainGraph) -> list[str]:
+    """The apps of reload-chain's own edges and joins (not those only native tasks join)."""
+    apps = {app for edge in graph.edges for app in (edge.source, edge.target)}
+    apps |= {app for join in graph.joins for app in (join.target, *join.after)}
+    return sorted(apps)
+
+
+def _chain_problems(graph: ChainGraph, chained: list[str]) -> list[str]:
+    problems = [f"missing app {app_id}" for app_id in chained if graph.nodes[app_id].missing]
     problems += [f"tag {tag!r} on {app_id} names no valid id" for app_id, tag in graph.bad_tags]
     names = {app_id: node.name or app_id for app_id, node in graph.nodes.items()}
     problems += [
@@ -160,10 +189,8 @@ def _chain_problems(graph: ChainGraph) -> list[str]:
     return problems
 
 
-def _personal_spaces(
-    client: QlikClient, settings: Settings, chain: ChainFile, now: datetime
-) -> Check:
-    graph = build_graph(client, chain, settings.tag_prefix)
+def _personal_spaces(probe: Probe) -> Check:
+    client, graph = probe.client, probe.graph()
     targets = {edge.target for edge in graph.edges} | {join.target for join in graph.joins}
     items = client.items(targets) if targets else {}
     me = client.current_user()
@@ -182,4 +209,8 @@ def _personal_spaces(
     return Check("permissions", True, f"{len(items)} chained apps can be given reload access")
 
 
-STEPS: tuple[Step, ...] = (_audits, _reload_listing, _chains, _personal_spaces)
+def _native_tasks(probe: Probe) -> list[Check]:
+    return native_checks(probe.graph())
+
+
+STEPS: tuple[Step, ...] = (_audits, _reload_listing, _chains, _personal_spaces, _native_tasks)

@@ -3,8 +3,9 @@
 Both read the state database and write one self-contained page (``jobs.report_html``)
 atomically: a temporary file beside the target, then ``os.replace``, so a web server or a file
 share never serves half a page. After a sweep the graph comes from the database alone (no API
-call); the command draws the tenant's full graph (tags and chain file: every edge, even one no
-sweep acted on yet, and missing apps) unless ``--offline`` is given, since it runs on demand.
+call); the command draws the tenant's full graph (tags, chain file and native tasks: every
+edge, even one no sweep acted on yet, and missing apps) unless ``--offline`` is given, since it
+runs on demand.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from jobs.chainfile import ChainFile
 from jobs.deadline_config import Deadline
 from jobs.deadline_sweep import deadline_states
 from jobs.graph import ChainGraph, build_graph
-from jobs.report_graph import app_statuses, graph_from_database, missing_apps
+from jobs.graph_native import NOT_LISTED
+from jobs.report_graph import app_statuses, graph_from_database, missing_apps, stored_view
 from jobs.report_html import ReportData, render_report
 from jobs.runs import chain_runs
 from scheduler.settings import Settings
@@ -39,7 +41,7 @@ RUNS = 20
 SWEEPS = 10
 # Outbox rows (one per destination of an alert) read for the alerts table.
 ALERT_ROWS = 60
-FROM_TENANT = "the tenant's tags and the chain file"
+FROM_TENANT = "the tenant's tags, native tasks and the chain file"
 FROM_DATABASE = "the decisions in the database and the chain file (no API call)"
 # Permissions of a new report: readable by the web server or share serving it.
 NEW_FILE_MODE = 0o644
@@ -56,7 +58,9 @@ def build_report(
 ) -> str:
     """The page for ``db`` (None: no database yet) at ``now``; ``graph`` None: from ``db``."""
     where = str(settings.database)
-    source = FROM_TENANT if graph is not None else FROM_DATABASE
+    source = FROM_DATABASE
+    if graph is not None:
+        source = FROM_TENANT + (f"; {NOT_LISTED}" if graph.native.refused else "")
     data = ReportData(
         now,
         graph or graph_from_database([], chain, {}),
@@ -75,15 +79,22 @@ def _with_database(
     """``data`` with what the database knows; its graph too unless it was ``drawn``."""
     statuses = app_statuses(reads.latest_decisions(), reads.root_outcomes())
     names = reads.names()
-    graph = data.graph
+    graph, source = data.graph, data.graph_source
     if not drawn:
-        seen = reads.seen_edges()
+        native, words = stored_view(reads.native_tasks())
         graph = graph_from_database(
-            seen, chain, names, apps=statuses, missing=missing_apps(statuses)
+            reads.seen_edges(),
+            chain,
+            names,
+            apps=statuses,
+            missing=missing_apps(statuses),
+            native=native,
         )
+        source += f"; {words}" if words else ""
     return replace(
         data,
         graph=graph,
+        graph_source=source,
         statuses=statuses,
         runs=chain_runs(read_runs(reads.db, reads.where, limit=RUNS)),
         sweeps=reads.recent_sweeps(SWEEPS),
@@ -125,7 +136,7 @@ def show_report(args: argparse.Namespace, runtime: Runtime, out: TextIO) -> int:
     settings = runtime.settings
     graph = None
     if not args.offline:
-        graph = build_graph(runtime.client(), runtime.chain, settings.tag_prefix)
+        graph = build_graph(runtime.client(), runtime.chain, settings.tag_prefix, native=True)
     db = runtime.existing_database()
     now = runtime.clock.now()
     page = build_report(db, settings, runtime.chain, runtime.deadlines, now, graph=graph)

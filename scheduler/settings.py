@@ -52,6 +52,7 @@ ENVIRONMENT: dict[str, str] = {
     "metrics_file": "RELOAD_CHAIN_METRICS_FILE",
     "retention_days": "RELOAD_CHAIN_RETENTION_DAYS",
     "report_file": "RELOAD_CHAIN_REPORT_FILE",
+    "native_tasks_refresh_minutes": "RELOAD_CHAIN_NATIVE_TASKS_REFRESH_MINUTES",
 }
 PATH_KEYS = ("database", "log_file", "metrics_file", "report_file")
 
@@ -110,6 +111,9 @@ class Settings(BaseSettings):
     retention_days: int = Field(90, ge=7, le=3650)
     # The HTML report rewritten after each sweep (None: none is written).
     report_file: Path | None = None
+    # How long a sweep may decide by the native tasks an earlier sweep listed (0: list them
+    # in every sweep that starts something); see jobs/native_sweep.py.
+    native_tasks_refresh_minutes: int = Field(15, ge=0, le=DAY_MINUTES)
 
     @classmethod
     def settings_customise_sources(

@@ -185,6 +185,26 @@ def _retention_totals(db: Database) -> None:
     db.execute("drop index if exists idx_ledger_app_id")
 
 
+def _native_tasks(db: Database) -> None:
+    # The tenant's native reload tasks as last listed (state/native_tasks.py): sweeps reuse
+    # the listing while it is fresh, and alert once when a task becomes disabled.
+    db.table("native_tasks").create(
+        {
+            "task_id": str,
+            "name": str,
+            "app_id": str,
+            "app_name": str,
+            "enabled": int,
+            "disabled_code": str,
+            "upstreams": str,
+            "last_run_ended_at": str,
+            "problem": str,
+            "read_at": str,
+        },
+        pk="task_id",
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial_schema", _initial_schema),
     Migration("0002_intent_evidence", _intent_evidence),
@@ -194,4 +214,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0006_chain_runs_and_alerts", _chain_runs_and_alerts),
     Migration("0007_reload_start", _reload_start),
     Migration("0008_retention_totals", _retention_totals),
+    Migration("0009_native_tasks", _native_tasks),
 )

@@ -1,5 +1,6 @@
 """Reads for the HTML report: the edges the sweeps acted on, each app's latest decisions and
-the latest outcome of each chain's root, the apps' names, the newest sweeps and alerts.
+the latest outcome of each chain's root, the apps' names, the native tasks last listed, the
+newest sweeps and alerts.
 
 All from the database, so the report rewritten after every sweep costs no API call.
 ``ReportReads`` is a ``StateAccess``: sqlite errors of every public method become
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from state.access import StateAccess
+from state.native_tasks import NativeTaskStore, StoredNative
 from state.rows import decoded
 
 # Each decision's source apps -> its app.
@@ -112,6 +114,10 @@ class ReportReads(StateAccess):
         """app id -> the name a sweep last saw for it."""
         rows = self.db.execute("select app_id, name from app_names").fetchall()
         return {app: name for app, name in rows if name}
+
+    def native_tasks(self) -> StoredNative:
+        """The native task listing the last sweep that read one kept."""
+        return NativeTaskStore.of(self).stored()
 
     def recent_sweeps(self, limit: int) -> list[dict[str, Any]]:
         """The newest sweep records, newest first, their JSON columns decoded."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from qlik.tasks import NativeTask
 from qlik.times import format_time, parse_time
 
 
@@ -82,6 +83,15 @@ class Started:
     chain_run_id: str | None = None
 
 
+@dataclass(frozen=True)
+class NativeSnapshot:
+    """One listing of the tasks (``tasks`` None: the tenant refused it), to keep."""
+
+    read_at: datetime
+    tasks: tuple[NativeTask, ...] | None
+    problems: dict[str, str] = field(default_factory=dict)  # task id -> problem key
+
+
 @dataclass
 class SweepCommit:
     """Everything one sweep writes at its end, applied atomically."""
@@ -106,6 +116,8 @@ class SweepCommit:
     app_names: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     deadline_days: list[dict[str, Any]] = field(default_factory=list)
+    # The native task listing this sweep read, to keep (None: it read none).
+    native_tasks: NativeSnapshot | None = None
 
 
 def decoded(row: dict[str, Any], columns: tuple[str, ...]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from qlik.times import format_time
 from state import lease
 from state.access import DB_NOW
 from state.lease import Fence
+from state.native_tasks import NativeTaskStore
 from state.reads import AUDIT_CURSOR, HIGH_WATER, LATE_CHECK, RECOVERY, StoreReads
 from state.retention import RetentionPolicy, prune
 from state.rows import LedgerRow, Started, SweepCommit
@@ -157,6 +158,8 @@ class Store(StoreReads):
         self._upsert("app_names", commit.app_names, "app_id")
         self._upsert("alerts", commit.alerts, "alert_id")
         self._upsert("deadline_days", commit.deadline_days, ("app_id", "day"))
+        if commit.native_tasks is not None:
+            NativeTaskStore.of(self).keep(commit.native_tasks)
 
     @contextmanager
     def _fenced(

@@ -56,6 +56,9 @@ class FakeTenant:
     tenant_listing: bool = True
     unauthorized: bool = False
     accept_then_fail: set[str] = field(default_factory=set)  # create the reload, answer 504
+    # Native reload tasks as GET /api/scheduling/tasks lists them (raw Task objects).
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    tasks_answer: httpx.Response | None = None  # GET /api/scheduling/tasks answers this instead
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     def add_app(self, n: int, tags: list[str] | None = None, space_id: str | None = None) -> str:
@@ -118,6 +121,7 @@ class FakeTenant:
             (router.post("/api/v1/reloads"), self._start),
             (router.get(url__regex=r"/api/v1/spaces/(?P<space>[^/]+)$"), self._space),
             (router.get("/api/v1/users/me"), self._me),
+            (router.get("/api/scheduling/tasks"), self._tasks),
         ]
         for route, handler in routes:
             route.mock(side_effect=self._authorized(handler))
@@ -211,6 +215,11 @@ class FakeTenant:
             rows = [r for r in rows if r["status"] in statuses]
         rows.sort(key=lambda r: r["creationTime"], reverse=True)
         return self._page(request, rows, int(query.get("limit", 10)))
+
+    def _tasks(self, request: httpx.Request) -> httpx.Response:
+        if self.tasks_answer is not None:
+            return self.tasks_answer
+        return self._page(request, self.tasks, int(_query(request).get("limit", 20)))
 
     def _me(self, request: httpx.Request) -> httpx.Response:
         # The real tenant redirects to /users/{id}; the client reads a direct answer as well.

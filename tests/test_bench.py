@@ -78,8 +78,10 @@ def test_floor_and_tier_arithmetic() -> None:
         "items of successors": 1,
         "reload listing pages": 1,
         "active or single reload lookups": 1,
+        "native task listing": 1,
         "reloads started": 20,
     }
+    assert floor_parts(workload, started=0)["native task listing"] == 0
     # A whole 5-minute budget goes at once; each further one waits for the next window.
     calls = {
         "GET /api/v1/audits": 5001,

@@ -20,6 +20,7 @@ from state.database import (
 from state.migrations import MIGRATIONS, Migration
 
 TABLES = {
+    "native_tasks",
     "migrations",
     "cursor",
     "handled_events",
@@ -270,6 +271,7 @@ def test_migrate_applies_only_the_newer_ones_to_a_0002_database(tmp_path: Path) 
         "0006_chain_runs_and_alerts",
         "0007_reload_start",
         "0008_retention_totals",
+        "0009_native_tasks",
     ]
     assert migrate(db, MIGRATIONS, str(path)) == []
     db.close()

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from jobs.decide import AppFacts, Decision, TenantFacts, candidates, decide
+from jobs.decide import (
+    AppFacts,
+    Candidate,
+    Decision,
+    TenantFacts,
+    candidates,
+    decide,
+    decide_bare,
+)
 from jobs.edges import Edge
+from jobs.native import NativeTasks
 from qlik.events import FinishedReload, Outcome
 from qlik.models import Reload
+from qlik.tasks import Firing, NativeTask, Upstream
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 SRC = "aaaaaaaa-0000-0000-0000-000000000001"
@@ -349,6 +359,68 @@ def test_decisions_follow_the_order_successors_were_first_named() -> None:
 def test_candidates_ignore_runs_whose_condition_does_not_match() -> None:
     named = candidates([run(outcome="failure")], {SRC: [edge()]})
     assert named == {}
+
+
+# --- native_task (Qlik's own event-based tasks) ------------------------------------------------
+
+
+def native_b_after_src(ended_minutes_ago: float = 30, on: Firing = "success") -> NativeTasks:
+    """TARGET's native task fires when SRC's task (its newest run ended then) ends so."""
+    src_task = NativeTask(
+        "t-src",
+        "src",
+        SRC,
+        True,
+        last_run_ended_at=run(ended_minutes_ago=ended_minutes_ago).ended_at,
+    )
+    target_task = NativeTask(
+        "t-target", "target", TARGET, True, None, (Upstream("t-src", SRC, on),)
+    )
+    return NativeTasks((src_task, target_task))
+
+
+def test_native_task_when_a_native_task_starts_it_after_this_source_reload() -> None:
+    decisions = decide([run()], facts(native=native_b_after_src()), Knobs(), NOW)
+    assert (only(decisions).action, only(decisions).reason) == ("skip", "native_task")
+
+
+def test_no_native_task_reason_when_the_tasks_were_not_asked() -> None:
+    assert only(decide([run()], facts(native=None), Knobs(), NOW)).reason == "triggered"
+
+
+def test_no_native_task_reason_when_the_task_fires_on_the_other_outcome() -> None:
+    native = native_b_after_src(on="failure")
+    assert only(decide([run()], facts(native=native), Knobs(), NOW)).reason == "triggered"
+
+
+def test_no_native_task_reason_when_reload_chain_started_the_source_reload() -> None:
+    lineage = {"r1": frozenset({SRC, OTHER})}
+    tenant = facts(native=native_b_after_src(), lineage=lineage)
+    assert only(decide([run()], tenant, Knobs(), NOW)).reason == "triggered"
+
+
+def test_the_newest_source_reload_decides_native_task() -> None:
+    """OTHER (no native task) ended after SRC: the task's reload would predate OTHER's data."""
+    edges = {SRC: [edge()], OTHER: [edge(OTHER)]}
+    runs = [run(), run(OTHER, "r2", ended_minutes_ago=20)]
+    tenant = facts(edges, native=native_b_after_src())
+    assert only(decide(runs, tenant, Knobs(), NOW)).reason == "triggered"
+    runs = [run(), run(OTHER, "r2", ended_minutes_ago=40)]
+    assert only(decide(runs, tenant, Knobs(), NOW)).reason == "native_task"
+
+
+def test_native_task_comes_before_the_reload_history_it_explains() -> None:
+    # Qlik's own start is why the successor is running: the reason says so.
+    tenant = facts(latest={TARGET: reload("RELOADING")}, native=native_b_after_src())
+    assert only(decide([run()], tenant, Knobs(), NOW)).reason == "native_task"
+    unsettled = replace(tenant, unsettled=frozenset({TARGET}))
+    assert only(decide([run()], unsettled, Knobs(), NOW)).reason == "unsettled"
+
+
+def test_start_is_never_skipped_as_native_task() -> None:
+    tenant = facts(native=native_b_after_src())
+    decision = decide_bare(Candidate(TARGET, ()), tenant, Knobs(), NOW)
+    assert (decision.action, decision.reason) == ("trigger", "triggered")
 
 
 # --- property test -------------------------------------------------------------------------

@@ -61,13 +61,30 @@ def test_demo_unfolds_the_finance_chain_and_says_how_to_use_your_tenant(
     final = text.split("Final state:")[1].split(TIMELINE)[0]
     for name, status, by in [
         ("Finance extract", "SUCCEEDED", "schedule"),
+        ("Finance transform", "SUCCEEDED", "native task"),
         ("Accounts Payable", "FAILED", "reload-chain"),
         ("Data quality alerts", "SUCCEEDED", "reload-chain"),
         ("Finance dashboard", "SUCCEEDED", "reload-chain"),
     ]:
-        assert any(line.split() == [*name.split(), status, by] for line in final.splitlines()), name
-    assert "6 reloads started by reload-chain" in text
+        assert any(
+            line.split() == [*name.split(), status, *by.split()] for line in final.splitlines()
+        ), name
+    assert "5 reloads started by reload-chain" in text
     assert text.rstrip().endswith(YOUR_TENANT)
+
+
+def test_the_demo_shows_the_hop_qlik_runs_and_the_native_task_qlik_stopped(
+    demo: tuple[str, AlertReceiver],
+) -> None:
+    text, receiver = demo
+
+    native = "[also native task Finance transform after extract]"
+    assert f"├─ Finance transform (script)  {native}" in text
+    assert "disabled: CONSECUTIVE-FAILURES]" in text
+    assert "Finance transform  skipped   native_task  Finance extract" in text
+    (stopped,) = [alert for alert in receiver.received if alert.kind == "native_task_disabled"]
+    assert stopped.title == "reload-chain: Native task stopped: Accounts Receivable"
+    assert "is disabled: CONSECUTIVE-FAILURES" in stopped.message
 
 
 def test_the_failing_branch_is_one_reload_failed_alert_delivered_to_the_receiver(
@@ -75,19 +92,22 @@ def test_the_failing_branch_is_one_reload_failed_alert_delivered_to_the_receiver
 ) -> None:
     text, receiver = demo
 
-    assert [alert.kind for alert in receiver.received] == ["reload_failed"]
-    assert [alert.path for alert in receiver.received] == ["/alerts"]
-    # Printed once, after the sweep that read the failure, before the final state.
-    assert text.count("alert received: ") == 1
-    printed = text.split("alert received: ")[1].split("Final state:")[0]
+    kinds = [alert.kind for alert in receiver.received]
+    assert sorted(kinds) == ["native_task_disabled", "reload_failed"]
+    assert [alert.path for alert in receiver.received] == ["/alerts", "/alerts"]
+    # Each printed once, after the sweep that raised it, before the final state.
+    assert text.count("alert received: ") == 2
+    assert text.count("alert received: reload-chain: Reload failed") == 1
+    printed = text.split("alert received: reload-chain: Reload failed")[1]
+    printed = "reload-chain: Reload failed" + printed.split("Final state:")[0]
     lines = [line.strip() for line in printed.splitlines()]
     assert lines[0] == "reload-chain: Reload failed: Accounts Payable"
     assert lines[1] == "Reload failed."
     assert lines[2].startswith("App: Accounts Payable (")
-    assert lines[3].startswith("Chain root: Finance extract (")
+    assert lines[3].startswith("Chain root: Finance transform (")
     assert "started by reload-chain, ended in failure" in lines[4]
     assert lines[5].startswith("Open the app: http://127.0.0.1:")
-    assert "1 alert delivered." in text
+    assert "2 alerts delivered." in text
 
 
 def test_the_demo_ends_with_the_chain_runs_timeline(demo: tuple[str, AlertReceiver]) -> None:
@@ -96,9 +116,9 @@ def test_the_demo_ends_with_the_chain_runs_timeline(demo: tuple[str, AlertReceiv
     timeline = text.split(TIMELINE)[1].split("\n\n")[1]
     lines = timeline.splitlines()
     assert lines[0].startswith("failed ")  # the run failed: Accounts Payable did
-    assert lines[1].startswith("root Finance extract (") and " succeeded at " in lines[1]
+    # Qlik's native task reloaded the transform: the run of what reload-chain started is its.
+    assert lines[1].startswith("root Finance transform (") and " succeeded at " in lines[1]
     for name, status in [
-        ("Finance transform", "succeeded"),
         ("General Ledger", "succeeded"),
         ("Accounts Payable", "failed"),
         ("Accounts Receivable", "succeeded"),
@@ -112,7 +132,7 @@ def test_the_demo_ends_with_the_chain_runs_timeline(demo: tuple[str, AlertReceiv
     assert "{" not in timeline
     assert text.index(TIMELINE) > text.index("Final state:")
     closing = text.split(TIMELINE)[1].split("\n\n")[2]
-    assert re.match(r"\d+ sweeps, 6 reloads started by reload-chain, ", closing)
+    assert re.match(r"\d+ sweeps, 5 reloads started by reload-chain, ", closing)
     assert closing.rstrip().endswith(YOUR_TENANT)
 
 
@@ -121,5 +141,5 @@ def test_the_demo_alert_table_is_read_as_the_settings_file_reads_it() -> None:
 
     assert text.startswith("[[alert]]\n")
     assert route.urls == ("json://127.0.0.1:8123/alerts",)
-    assert route.kinds == {"reload_failed", "start_failed", "not_found"}
+    assert route.kinds == {"reload_failed", "start_failed", "not_found", "native_task_disabled"}
     assert route.origin == "the demo's [[alert]] table:1"

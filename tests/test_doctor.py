@@ -1,19 +1,28 @@
 """``reload-chain doctor``: where each setting came from, each check, and exit 0 only when
-none failed."""
+none failed; native tasks declared twice, stopped or not listable are warnings."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from itertools import takewhile
 from pathlib import Path
 
+import httpx
 import keyring
 import pytest
 
 from scheduler.cli import main
+from scheduler.doctor import diagnose
 from scheduler.doctor_settings import file_access
+from scheduler.runtime import Runtime
+from scheduler.settings import Settings
 from simulator.scenario import AppSpec, Scenario, SpaceSpec, UserSpec, builtin_scenario
 from simulator.server import SimulatorServer
+from tests.conftest import NOW
+from tests.fake_tenant import TENANT, FakeTenant
+from tests.native_rows import task_json
+from tests.native_tenant import mixed
 
 
 @pytest.fixture
@@ -38,7 +47,8 @@ def checks(out: list[str]) -> list[str]:
 def sources(out: list[str]) -> list[str]:
     """The settings given, as the sources section lists them (spaces squeezed)."""
     start = out.index("settings given (the others at their default):") + 1
-    return [" ".join(line.split()) for line in out[start:] if line.startswith("  ")]
+    given = takewhile(lambda line: line.startswith("  "), out[start:])
+    return [" ".join(line.split()) for line in given]
 
 
 def test_a_healthy_tenant_passes_every_check(
@@ -56,10 +66,16 @@ def test_a_healthy_tenant_passes_every_check(
         "reloads",
         "chains",
         "permissions",
+        "tasks",
+        "tasks",
     ]
     assert all(line.startswith("ok") for line in out[:7])
     assert "signed in as Sim Admin (admin)" in out[2]
-    assert everything[-1] == "all checks passed"
+    # The finance tenant's native tasks: one hop declared both ways, one task disabled.
+    assert out[7].startswith("WARN native tasks: Finance extract -> Finance transform is ")
+    assert out[8].startswith('WARN native tasks: native task "Accounts Receivable after ')
+    assert "is disabled (CONSECUTIVE-FAILURES)" in out[8]
+    assert everything[-1] == "all checks passed, 2 warning(s)"
 
 
 def test_missing_apps_and_cycles_fail_with_what_to_do(
@@ -187,7 +203,8 @@ def test_an_environment_variable_hiding_the_file_is_a_warning_naming_both(
     monkeypatch.setenv("RELOAD_CHAIN_TOLERANCE_MINUTES", "30")
     assert main(["--config", str(config), "doctor"]) == 0
     out = lines(capsys)
-    (warning,) = [line for line in out if line.startswith("WARN")]
+    warnings = [line for line in out if line.startswith("WARN")]
+    (warning,) = [line for line in warnings if not line.startswith("WARN native tasks")]
     assert warning == (
         "WARN overrides: environment RELOAD_CHAIN_TOLERANCE_MINUTES overrides "
         f"tolerance_minutes of {config}:1"
@@ -196,7 +213,7 @@ def test_an_environment_variable_hiding_the_file_is_a_warning_naming_both(
     assert "tolerance_minutes: 30 (from environment RELOAD_CHAIN_TOLERANCE_MINUTES)" in (
         sources(out)
     )
-    assert out[-1] == "all checks passed, 1 warning(s)"
+    assert out[-1] == f"all checks passed, {len(warnings)} warning(s)"
 
 
 # A file mode, and the check line and exit code it gives (``{}``: the file holding api_key).
@@ -246,3 +263,112 @@ def test_a_file_without_secrets_needs_no_access_check_and_windows_gets_a_note(
     assert file_access(config, [], "posix") is None
     note = file_access(config, ["client_secret"], "nt")
     assert note is not None and note.ok and "not checked on Windows" in note.detail
+
+
+@pytest.fixture
+def fake(tenant: FakeTenant, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeTenant:
+    """The respx tenant, with the settings to reach it."""
+    monkeypatch.setenv("QLIK_TENANT_URL", TENANT)
+    monkeypatch.setenv("QLIK_API_KEY", "key")
+    monkeypatch.setenv("RELOAD_CHAIN_DB", str(tmp_path / "state.db"))
+    return tenant
+
+
+def native_lines(out: list[str]) -> list[str]:
+    """The native tasks check lines, each with its fix."""
+    start = [n for n, line in enumerate(out) if "native tasks:" in line]
+    return [
+        line for n in start for line in out[n : n + 2] if "native tasks:" in line or "->" in line
+    ]
+
+
+def test_a_hop_declared_twice_and_stopped_native_tasks_are_warnings(
+    fake: FakeTenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    apps = mixed(fake)
+    assert main(["doctor"]) == 0
+    out = lines(capsys)
+    assert native_lines(out) == [
+        f"WARN native tasks: App 1 -> App 2 is declared twice, by tag next-{apps.two} and by "
+        'native task "Reload t-b" (t-b); reload-chain leaves this hop to the native task',
+        "     -> remove the tag or the task",
+        'WARN native tasks: native task "Reload t-c" (t-c) is disabled (CONSECUTIVE-FAILURES): '
+        "it no longer reloads App 3 after App 2",
+        "     -> fix what disabled it and enable it in the app's schedule, or delete it",
+        'WARN native tasks: native task "Reload t-d" (t-d) waits on task t-gone, which is not '
+        "listed (deleted, or on an app this identity may not reload): it no longer reloads "
+        "App 4 after App 3",
+        "     -> point it at an existing task, or delete it",
+    ]
+    assert "ok   chains: 1 edges and 0 joins over 2 apps" in out  # native apps are not chains
+    assert out[-1] == "all checks passed, 3 warning(s)"
+
+
+def test_a_hop_whose_native_task_will_not_fire_is_not_left_to_it(
+    fake: FakeTenant, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one, two = fake.add_app(1), fake.add_app(2)
+    (tmp_path / "reload-chain.toml").write_text(
+        f'[[edge]]\nfrom = "{one}"\nto = "{two}"\n', encoding="utf-8"
+    )
+    disabled = task_json("t-b", two, after="t-a", enabled=False, disabled_code="MANUALLY")
+    fake.tasks = [task_json("t-a", one), disabled]
+    assert main(["--config", str(tmp_path / "reload-chain.toml"), "doctor"]) == 0
+    (warning, fix) = native_lines(lines(capsys))
+    assert "declared twice" not in warning and "is disabled (MANUALLY)" in warning
+    assert fix.endswith("or delete it")
+
+
+def test_the_chain_file_hop_declared_twice_names_the_file(
+    fake: FakeTenant, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one, two = fake.add_app(1), fake.add_app(2)
+    config = tmp_path / "reload-chain.toml"
+    config.write_text(f'[[edge]]\nfrom = "{one}"\nto = "{two}"\non = "any"\n', encoding="utf-8")
+    fake.tasks = [task_json("t-a", one), task_json("t-b", two, after="t-a", status="FAILED")]
+    assert main(["--config", str(config), "doctor"]) == 0
+    (warning, fix) = native_lines(lines(capsys))
+    assert f"by the chain file ({config}:1) and by native task" in warning
+    assert fix == "     -> remove the chain-file edge or the task"
+
+
+def test_an_identity_that_may_not_list_native_tasks_is_told_once(
+    fake: FakeTenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mixed(fake)
+    fake.tasks_answer = httpx.Response(403, json={"errors": [{"code": "HTTP-403"}]})
+    assert main(["doctor"]) == 0
+    out = lines(capsys)
+    assert native_lines(out) == [
+        "WARN native tasks: this identity may not list native reload tasks "
+        "(GET /api/scheduling/tasks answered 403 or 404)",
+        "     -> successors a native task starts may be reloaded twice; grant the identity the "
+        "TenantAdmin role (or reload permission on the apps with tasks), or ignore this if you "
+        "use no native tasks",
+    ]
+    assert out[-1] == "all checks passed, 1 warning(s)"
+
+
+def test_native_tasks_that_all_fire_are_one_ok_line(
+    fake: FakeTenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one, two = fake.add_app(1), fake.add_app(2)
+    fake.tasks = [task_json("t-a", one), task_json("t-b", two, after="t-a", after_app=one)]
+    assert main(["doctor"]) == 0
+    assert native_lines(lines(capsys)) == [
+        "ok   native tasks: 2 listed, 1 of them started by another task's run; none stopped, "
+        "no hop declared twice"
+    ]
+
+
+def test_the_tags_and_the_native_tasks_are_listed_once_for_every_check(
+    fake: FakeTenant, tmp_path: Path
+) -> None:
+    mixed(fake)
+    runtime = Runtime(Settings(tenant_url=TENANT, api_key="key", database=tmp_path / "s.db"))
+    with runtime:
+        checks = diagnose(runtime, NOW)
+        calls = runtime.client().calls
+    assert [check.name for check in checks].count("native tasks") == 3
+    assert calls["GET /api/scheduling/tasks"] == 1
+    assert calls["GET /api/v1/collections"] == 1

@@ -18,6 +18,8 @@ from jobs.graph_text import edges_with_joins
 from scheduler.cli import main
 from simulator.scenario import builtin_scenario
 from simulator.server import SimulatorServer
+from tests.fake_tenant import TENANT, FakeTenant
+from tests.native_tenant import mixed
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
 MISSING = "5c0f9b1e-3a2d-4c8b-9e7f-0a1b2c3d4e5f"
@@ -123,7 +125,8 @@ def test_the_finance_tenant_with_the_readme_chain_file(
     assert edges[ids["payables"], ids["alerts"]] == "edge tag on-failure"
     assert edges[ids["ledger"], MISSING] == "edge join on-success"
     assert edges[ids["dashboard"], ids["transform"]] == "edge chain-file on-success cycle back"
-    assert edges[ids["extract"], ids["transform"]] == "edge tag on-success"
+    # The finance tenant's native task declares this hop too.
+    assert edges[ids["extract"], ids["transform"]] == "edge tag on-success also-native"
     texts = "".join(root.itertext())
     assert "missing 5c0f9b1e" in texts and "join, 1440 min" in texts and "on failure" in texts
 
@@ -174,3 +177,32 @@ def test_an_empty_graph_is_still_a_picture() -> None:
     root = parse(to_svg(ChainGraph({}, [])))
     assert "No chains" in "".join(root.itertext())
     assert float(root.get("width", 0)) > 0 and float(root.get("height", 0)) > 0
+
+
+def test_native_edges_are_their_own_kind_and_stopped_ones_faded_with_why(
+    tenant: FakeTenant, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    apps = mixed(tenant)
+    monkeypatch.setenv("QLIK_TENANT_URL", TENANT)
+    monkeypatch.setenv("QLIK_API_KEY", "key")
+    assert main(["graph", "--format", "svg"]) == 0
+    root = parse(capsys.readouterr().out)
+    edges: dict[tuple[str | None, str | None], list[ET.Element]] = {}
+    for group in root.iter(f"{{{NS['svg']}}}g"):
+        if group.get("data-from"):
+            edges.setdefault((group.get("data-from"), group.get("data-to")), []).append(group)
+    twice = {g.get("class"): g for g in edges[apps.one, apps.two]}
+    assert set(twice) == {"edge tag on-success also-native", "edge native-task on-success"}
+    title = twice["edge tag on-success also-native"].find("svg:title", NS)
+    assert title is not None and title.text is not None
+    assert title.text.endswith("on success, tag next-" + apps.two + "; also native task Reload t-b")
+    (disabled,) = edges[apps.two, apps.three]
+    assert disabled.get("class") == "edge native-task on-success disabled"
+    assert "disabled: CONSECUTIVE-FAILURES" in "".join(disabled.itertext())
+    path = disabled.find("svg:path", NS)
+    assert path is not None and path.get("stroke-opacity") == "0.45"
+    assert path.get("stroke") == "#00796b"
+    (gone,) = edges[apps.three, apps.four]
+    assert gone.get("class") == "edge native-task on-success upstream-missing"
+    legend = root.find("svg:g/svg:g[@class='legend']", NS)
+    assert legend is not None and "native task" in "".join(legend.itertext())

@@ -9,12 +9,14 @@ import pytest
 
 from jobs.edges import Edge, Join
 from jobs.graph import ChainGraph, Node, find_cycles
+from jobs.graph_native import NativeView
 from jobs.graph_text import edges_with_joins, to_text
+from qlik.tasks import NativeTask, Upstream
 from scheduler.cli import main
-from scheduler.demo import chain_tree
 from simulator.scenario import builtin_scenario
 from simulator.server import SimulatorServer
-from simulator.tenant import SimTenant
+from tests.fake_tenant import TENANT, FakeTenant
+from tests.native_tenant import mixed
 
 MISSING = "5c0f9b1e-3a2d-4c8b-9e7f-0a1b2c3d4e5f"
 
@@ -32,19 +34,6 @@ def graph_of(
     return graph
 
 
-def paths(tree: str) -> set[tuple[str, ...]]:
-    """Every line of a tree as the names from its root down to it (glyphs and marks dropped)."""
-    found: set[tuple[str, ...]] = set()
-    stack: list[str] = []
-    for line in tree.splitlines():
-        name = line.lstrip(" │├└─")
-        depth = (len(line) - len(name)) // 3
-        name = name.removeprefix("on failure: ").split("  ")[0]
-        stack[depth:] = [name]
-        found.add(tuple(stack))
-    return found
-
-
 def graph_command(config: Path, monkeypatch: pytest.MonkeyPatch) -> int:
     scenario = builtin_scenario()
     with SimulatorServer(scenario) as sim:
@@ -60,15 +49,20 @@ def test_the_finance_tenant_draws_the_demos_tree(
     config.write_text("", encoding="utf-8")
     assert graph_command(config, monkeypatch) == 0
     text = capsys.readouterr().out.rstrip("\n")
-    demo = chain_tree(SimTenant(builtin_scenario())).split("\n", 1)[1]
-    demo = "\n".join(line.removeprefix("  ") for line in demo.splitlines())
-    assert paths(text) == paths(demo)
-    assert text.splitlines()[:4] == [
+    tree, stopped = text.split("\n\n")
+    # The tenant's native tasks beside its tags: one hop declared both ways, one task disabled.
+    native = "native task Finance transform after extract"
+    assert tree.splitlines()[:4] == [
         "Finance extract (script)",
-        "└─ Finance transform (script)",
-        "   ├─ Accounts Payable",
-        "   │  └─ on failure: Data quality alerts",
+        f"├─ Finance transform (script)  [also {native}]",
+        "│  ├─ Accounts Payable",
+        "│  │  └─ on failure: Data quality alerts",
     ]
+    assert tree.splitlines()[-1] == f"└─ Finance transform (script)  [{native}]  (see above)"
+    assert "[native task Accounts Receivable after transform; disabled: CONSECUTIVE-FAILURES]" in (
+        tree
+    )
+    assert stopped.startswith("Native tasks that will not fire:\n")
 
 
 def test_the_readme_chain_file_marks_cycles_joins_and_missing_apps(
@@ -86,9 +80,9 @@ def test_the_readme_chain_file_marks_cycles_joins_and_missing_apps(
     assert graph_command(config, monkeypatch) == 0
     text = capsys.readouterr().out
     join = "  [join: waits for General Ledger, Accounts Receivable within 360 min]"
-    assert f"   │  ├─ {MISSING} (missing){join}\n" in text
-    assert "   │     └─ ↻ cycle back to Finance transform (script)  [reload-chain.toml:6]\n" in text
-    assert "      ├─ always: Finance dashboard  [reload-chain.toml:1]  (see above)\n" in text
+    assert f"│  │  ├─ {MISSING} (missing){join}\n" in text
+    assert "│  │     └─ ↻ cycle back to Finance transform (script)  [reload-chain.toml:6]\n" in text
+    assert "│     ├─ always: Finance dashboard  [reload-chain.toml:1]  (see above)\n" in text
     assert text.count(f"{MISSING} (missing){join}") == 2  # under each member
     assert "Cycles (each external start runs them once):\n  Accounts Receivable, " in text
     assert f"Missing (a chain names them; the tenant does not have them):\n  {MISSING}\n" in text
@@ -166,3 +160,43 @@ def test_a_chain_deeper_than_the_recursion_limit_draws() -> None:
     lines = to_text(graph_of(names, edges)).splitlines()
     assert lines[0] == "App 0" and lines[1] == "└─ App 1"
     assert lines[1500] == " " * 3 * 1499 + "└─ ↻ cycle back to App 1"
+
+
+def test_native_edges_are_drawn_after_the_chains_with_their_task_and_what_stops_them(
+    tenant: FakeTenant,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fresh_logging: None,
+) -> None:
+    mixed(tenant)
+    monkeypatch.setenv("QLIK_TENANT_URL", TENANT)
+    monkeypatch.setenv("QLIK_API_KEY", "key")
+    assert main(["graph", "--format", "text"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "App 1",
+        "├─ App 2  [also native task Reload t-b]",
+        "│  └─ App 3  [native task Reload t-c; disabled: CONSECUTIVE-FAILURES]",
+        "│     └─ App 4  [native task Reload t-d; upstream task t-gone not listed]",
+        "└─ App 2  [native task Reload t-b]  (see above)",
+        "",
+        "Native tasks that will not fire:",
+        '  native task "Reload t-c" (t-c) is disabled (CONSECUTIVE-FAILURES): it no longer '
+        "reloads App 3 after App 2",
+        '  native task "Reload t-d" (t-d) waits on task t-gone, which is not listed (deleted, '
+        "or on an app this identity may not reload): it no longer reloads App 4 after App 3",
+    ]
+
+
+def test_a_native_edge_on_failure_and_one_from_a_chain_file() -> None:
+    names = {"a": "Alpha", "b": "Beta", "c": "Gamma"}
+    graph = graph_of(names, [edge("a", "b", "failure", "/etc/rc/reload-chain.toml:2")])
+    task = NativeTask("t-1", "Fix", "b", True, None, (Upstream(None, "a", "failure"),))
+    graph.native = NativeView.listed([task, NativeTask("t-2", "", "c", True)])
+    assert to_text(graph) == "\n".join(
+        [
+            "Alpha",
+            "├─ on failure: Beta  [reload-chain.toml:2; also native task Fix]",
+            "└─ on failure: Beta  [native task Fix]",
+            "Gamma",  # a scheduled task draws no edge
+        ]
+    )

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from jobs.sweep import run_sweep
@@ -25,7 +26,10 @@ from state.database import open_database
 from tests.clocks import ManualClock
 from tests.conftest import NOW
 from tests.fake_tenant import TENANT, FakeTenant, app_id
+from tests.native_rows import task_json
 from tests.sweeping import finish_started
+
+CODE = "CONSECUTIVE-FAILURES"
 
 
 @pytest.fixture(autouse=True)
@@ -63,6 +67,23 @@ def test_each_committed_sweep_rewrites_the_report_file(tenant: FakeTenant, tmp_p
     assert "App 1" in page and "App 2" in page
     assert 'class="hop succeeded"' in page
     assert [p.name for p in path.parent.iterdir()] == ["report.html"]  # no temporary file left
+
+
+def test_the_report_after_a_sweep_draws_the_native_tasks_the_sweep_listed(
+    tenant: FakeTenant, tmp_path: Path
+) -> None:
+    tenant.tasks = [
+        task_json("t-b", app_id(2)),
+        task_json(
+            "t-c", app_id(3), after="t-b", after_app=app_id(2), enabled=False, disabled_code=CODE
+        ),
+    ]
+    path = tmp_path / "report.html"
+    swept(tenant, tmp_path, report_file=path)
+    page = path.read_text(encoding="utf-8")
+    assert 'class="edge native-task on-success disabled"' in page
+    assert f"disabled: {CODE}" in page and app_id(3) in page
+    assert "the native tasks a sweep listed at 2026-11-22 10:00 UTC." in page
 
 
 def test_the_report_after_a_sweep_asks_the_tenant_nothing(
@@ -145,6 +166,24 @@ def test_the_command_draws_the_tenants_graph_and_prints_the_path(
     assert "tenant&#x27;s tags" in path.read_text(encoding="utf-8")
     assert report(capsys, "--offline", "--html", str(path)) == (0, f"{path.resolve()}\n")
     assert "App 3" not in path.read_text(encoding="utf-8")
+
+
+def test_the_tenants_graph_says_when_the_native_tasks_could_not_be_listed(
+    tenant: FakeTenant,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    chain(tenant)
+    tenant.tasks_answer = httpx.Response(403, json={"errors": [{"code": "HTTP-403"}]})
+    for name, value in {"QLIK_TENANT_URL": TENANT, "QLIK_API_KEY": "key"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("RELOAD_CHAIN_DB", str(tmp_path / "state.db"))
+    path = tmp_path / "report.html"
+    assert report(capsys, "--html", str(path))[0] == 0
+    page = path.read_text(encoding="utf-8")
+    assert "native reload tasks not shown: this identity may not list them" in page
+    assert "App 2" in page
 
 
 def test_offline_without_a_database_writes_an_empty_report_and_creates_nothing(

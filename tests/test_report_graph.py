@@ -1,9 +1,10 @@
-"""The report's graph and app colours from the database (``jobs.report_graph``), and the reads
-behind them (``state.report_reads``)."""
+"""The report's graph and app colours from the database (``jobs.report_graph``), native task
+chains from the listing a sweep kept, and the reads behind them (``state.report_reads``)."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,14 +12,19 @@ from sqlite_utils import Database
 
 from jobs.chainfile import ChainFile
 from jobs.edges import Edge, Join
+from jobs.graph_native import NativeView, as_edge, edge_marks
 from jobs.report_graph import (
     AppStatus,
     app_statuses,
     graph_from_database,
     missing_apps,
+    stored_view,
 )
+from qlik.tasks import NativeTask, Upstream
 from state.database import open_database
+from state.native_tasks import NativeTaskStore
 from state.report_reads import LatestDecision, ReportReads, SeenEdge
+from state.rows import NativeSnapshot
 from tests.fake_tenant import app_id
 
 A, B, C, D, E = (app_id(n) for n in range(1, 6))
@@ -200,3 +206,51 @@ def test_the_newest_sweeps_and_alerts_come_first(db: Database) -> None:
     alerts = reads.recent_alerts(2)
     assert [a.raised_at for a in alerts] == ["2026-11-22T10:02:00Z", "2026-11-22T10:01:00Z"]
     assert not hasattr(alerts[0], "destination")
+
+
+# --- native tasks --------------------------------------------------------------------------
+
+NATIVE = (
+    NativeTask("t-b", "Reload ledger", B, True, None, (Upstream(None, A, "success"),)),
+    NativeTask("t-e", "Reload E", E, False, "CONSECUTIVE-FAILURES", (Upstream(None, B, "any"),)),
+)
+
+
+def test_native_edges_are_drawn_beside_the_seen_ones_and_the_doubled_hop_marked() -> None:
+    native = NativeView.listed(NATIVE)
+    graph = graph_from_database([SeenEdge(A, B, None)], ChainFile(), NAMES, native=native)
+    assert [(e.source, e.target, e.origin) for e in graph.edges] == [(A, B, "seen")]
+    assert graph.native is native and set(graph.nodes) == {A, B, E}
+    assert graph.nodes[E].name == E  # named only when a sweep saw the name
+    marks = edge_marks(graph.edges, graph.native)
+    assert [m.detail for m in marks[graph.edges[0]]] == ["also native task Reload ledger"]
+    assert [m.label for m in marks[as_edge(native.edges()[1])]] == [
+        "disabled: CONSECUTIVE-FAILURES"
+    ]
+    assert graph.cycles == []
+
+
+def test_the_listing_a_sweep_kept_is_drawn_and_a_refusal_said(db: Database) -> None:
+    reads = ReportReads(db, "test")
+    assert stored_view(reads.native_tasks()) == (NativeView(), "")
+    store = NativeTaskStore(db, "test")
+    read_at = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
+    store.keep(NativeSnapshot(read_at, NATIVE, {"t-e": "disabled:CONSECUTIVE-FAILURES"}))
+    view, words = stored_view(reads.native_tasks())
+    assert [task.task_id for task in view.tasks.tasks] == ["t-b", "t-e"]
+    assert words == "the native tasks a sweep listed at 2026-11-22 09:30 UTC"
+    store.keep(NativeSnapshot(read_at + timedelta(hours=1), None))
+    view, words = stored_view(reads.native_tasks())
+    assert view.refused and words == "native tasks not shown: this identity may not list them"
+
+
+def test_an_app_left_to_a_native_task_takes_the_outcome_of_the_reload_qlik_started() -> None:
+    rows = [
+        latest(A, "skipped", "2026-11-22T10:00:00Z", reason="native_task"),
+        latest(B, "skipped", "2026-11-22T10:00:00Z", reason="native_task"),
+        latest(C, "skipped", "2026-11-22T10:00:00Z", reason="fresh"),
+    ]
+    statuses = app_statuses(rows, {A: "failed", C: "succeeded"})
+    assert statuses[A] == AppStatus("failed", "left to a native task; last reload failed")
+    assert statuses[B] == AppStatus("skipped", "skipped: native_task")  # never seen reloading
+    assert statuses[C] == AppStatus("skipped", "skipped: fresh")

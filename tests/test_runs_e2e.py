@@ -113,6 +113,11 @@ def started(tenant: SimTenant) -> dict[str, SimReload]:
     return {reload.id: reload for reload in tenant.api_starts}
 
 
+def run_rooted_at(payload: dict[str, Any], app_id: str) -> dict[str, Any]:
+    (run,) = [run for run in payload["runs"] if run["root"]["app_id"] == app_id]
+    return run
+
+
 def test_runs_reports_every_started_reload_with_its_outcome(
     settled: tuple[SimTenant, Env],
 ) -> None:
@@ -120,9 +125,8 @@ def test_runs_reports_every_started_reload_with_its_outcome(
     now = tenant.refresh()
     code, payload = runs(env)
     assert code == 0 and payload is not None
-    (run,) = payload["runs"]
     ours = started(tenant)
-    reported = {reload["reload_id"]: reload for reload in run["reloads"]}
+    reported = {reload["reload_id"]: reload for run in payload["runs"] for reload in run["reloads"]}
     assert set(reported) == set(ours)
     for reload_id, sim_reload in ours.items():
         reload = reported[reload_id]
@@ -133,35 +137,46 @@ def test_runs_reports_every_started_reload_with_its_outcome(
         assert reload["hop_latency_s"] >= 0
     # The failing branch: Accounts Payable failed, its on-failure successor ran after it.
     ids = by_app(tenant)
+    run = run_rooted_at(payload, ids["transform"])
     statuses = {reload["app_id"]: reload["status"] for reload in run["reloads"]}
     assert statuses[ids["payables"]] == "failed"
     assert statuses[ids["alerts"]] == "succeeded"
     assert run["status"] == "failed"
 
 
-def test_the_run_is_rooted_at_the_scheduled_extract_and_each_hop_names_its_source(
+def test_each_run_is_rooted_at_a_reload_reload_chain_did_not_start(
     settled: tuple[SimTenant, Env],
 ) -> None:
+    """Qlik's nightly task reloads the extract, and its native task the transform: the
+    extract's run starts nothing (the transform is Qlik's, ``native_task``); the transform's
+    native reload roots the run of everything reload-chain then started."""
     tenant, env = settled
     ids = by_app(tenant)
-    (root_reload,) = tenant.reloads_newest_first(ids["extract"])
+    (extract_reload,) = tenant.reloads_newest_first(ids["extract"])
+    (transform_reload,) = tenant.reloads_newest_first(ids["transform"])
     _, payload = runs(env)
-    assert payload is not None
-    (run,) = payload["runs"]
-    assert run["run_id"] == root_reload.id
+    assert payload is not None and len(payload["runs"]) == 2
+    extract_run = run_rooted_at(payload, ids["extract"])
+    assert extract_run["run_id"] == extract_reload.id
+    assert extract_run["reloads"] == []
+    assert extract_run["skipped"] == [
+        {"app_id": ids["transform"], "app_name": "Finance transform", "reason": "native_task"}
+    ]
+    run = run_rooted_at(payload, ids["transform"])
+    assert run["run_id"] == transform_reload.id
     assert run["root"] == {
-        "app_id": ids["extract"],
-        "app_name": "Finance extract",
-        "reload_id": root_reload.id,
+        "app_id": ids["transform"],
+        "app_name": "Finance transform",
+        "reload_id": transform_reload.id,
         "status": "succeeded",
-        "ended_at": format_time(root_reload.ended),
+        "ended_at": format_time(transform_reload.ended),
     }
     assert run["started_at"] == run["root"]["ended_at"]
     ends = {reload["reload_id"]: reload["ended_at"] for reload in run["reloads"]}
     assert run["ended_at"] == max(ends.values())
     sources = {reload.id: reload.app_id for reload in tenant.reloads.values()}
     after = {reload["app_id"]: sources[reload["after"]] for reload in run["reloads"]}
-    assert after[ids["transform"]] == ids["extract"]
+    assert ids["transform"] not in after
     assert after[ids["ledger"]] == ids["transform"]
     assert after[ids["alerts"]] == ids["payables"]
     assert after[ids["dashboard"]] in (ids["ledger"], ids["receivables"])
@@ -172,6 +187,8 @@ def test_app_filter_and_limit(settled: tuple[SimTenant, Env]) -> None:
     ids = by_app(tenant)
     for app_id in (ids["extract"], ids["alerts"]):
         assert len(runs(env, "--app", app_id)[1]["runs"]) == 1  # type: ignore[index]
+    # The transform is in both: skipped in the extract's run, the root of its own.
+    assert len(runs(env, "--app", ids["transform"])[1]["runs"]) == 2  # type: ignore[index]
     assert runs(env, "--app", UNKNOWN_APP) == (0, {"runs": []})
     assert len(runs(env, "--limit", "1")[1]["runs"]) == 1  # type: ignore[index]
     assert runs(env, "--limit", "0") == (2, None)

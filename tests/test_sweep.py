@@ -174,6 +174,8 @@ def test_api_calls_for_250_events_from_50_sources_with_20_successors(
         # (its newest source end less 2 minutes: within the newest 21 reloads), so one page;
         # none of the successors has a reload there, so one listing of active reloads follows.
         "GET /api/v1/reloads": 2,
+        # Before starting anything, a new database lists the native tasks (one page, none).
+        "GET /api/scheduling/tasks": 1,
         "POST /api/v1/reloads": 20,
     }
     assert sorted(tenant.started) == sorted(successors)

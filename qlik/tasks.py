@@ -1,0 +1,148 @@
+"""Qlik Cloud's native reload tasks (``GET /api/scheduling/tasks``), read as chain edges.
+
+An event-based task reloads its app (``resourceId``) when another task's run finishes: the
+upstream is named by the correlations of its ``com.qlik.v1.task.run.finished`` event (``id``:
+the upstream task, ``status``: ``SUCCEEDED`` or ``FAILED``, ``appId``: the upstream's app).
+Only what reload-chain needs is kept; a task that cannot be read is left out, never fatal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from loguru import logger
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from qlik.models import Page
+from qlik.times import parse_time
+
+TASKS = "/api/scheduling/tasks"
+TASK_RUN_FINISHED = "com.qlik.v1.task.run.finished"
+Firing = Literal["success", "failure", "any"]
+_FIRING: dict[str, Firing] = {"SUCCEEDED": "success", "FAILED": "failure"}
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """What fires an event-based task: a run of ``task_id`` (on ``app_id``) ending so."""
+
+    task_id: str | None
+    app_id: str | None
+    on: Firing
+
+
+@dataclass(frozen=True)
+class NativeTask:
+    """One native reload task: the app it reloads, and (event-based) what fires it."""
+
+    task_id: str
+    name: str
+    app_id: str
+    enabled: bool
+    disabled_code: str | None = None
+    upstreams: tuple[Upstream, ...] = ()
+    # The end of the task's newest run, when the tenant says (None: not said).
+    last_run_ended_at: datetime | None = None
+    app_name: str = ""  # the reloaded app's name (``metadata.resourceName``)
+
+    @property
+    def event_based(self) -> bool:
+        """Whether another task's run fires this one (else it runs on a schedule)."""
+        return bool(self.upstreams)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _Correlation(_Model):
+    name: str = Field(alias="contextAttributeName")
+    value: str | None = Field(default=None, alias="contextAttributeValue")
+
+
+class _Event(_Model):
+    type: str | None = None
+    correlation: list[_Correlation] = Field(default_factory=list)
+
+
+class _Orchestration(_Model):
+    attrs: dict[str, Any] = Field(default_factory=dict)
+
+
+class _Metadata(_Model):
+    disabled_code: str | None = Field(default=None, alias="disabledCode")
+    resource_name: str = Field(default="", alias="resourceName")
+    orchestration: _Orchestration | None = None
+
+
+class TaskModel(_Model):
+    """A ``Task`` of the scheduling-tasks API, as far as reload-chain reads it."""
+
+    id: str
+    name: str = ""
+    enabled: bool = False
+    resource_id: str = Field(alias="resourceId")
+    events: list[_Event] = Field(default_factory=list)
+    metadata: _Metadata = Field(default_factory=_Metadata)
+
+
+def native_task(model: TaskModel) -> NativeTask:
+    """The chain-relevant facts of one task."""
+    upstreams = tuple(
+        upstream
+        for event in model.events
+        if event.type == TASK_RUN_FINISHED and (upstream := _upstream(event)) is not None
+    )
+    return NativeTask(
+        task_id=model.id,
+        name=model.name,
+        app_id=model.resource_id.lower(),
+        enabled=model.enabled,
+        disabled_code=None if model.enabled else model.metadata.disabled_code,
+        upstreams=upstreams,
+        last_run_ended_at=_last_run_end(model.metadata),
+        app_name=model.metadata.resource_name,
+    )
+
+
+def _upstream(event: _Event) -> Upstream | None:
+    """The upstream one event names; None when it names no upstream task, or a status
+    reload-chain cannot read. Such an event is not taken to fire: without the task's id, a
+    manual reload of the app cannot be told from the task's run, and taking it to fire would
+    skip a hop nobody runs; at worst a reload is started twice, never one lost."""
+    values = {item.name: item.value for item in event.correlation if item.value}
+    status = values.get("status")
+    on: Firing | None = _FIRING.get(status.upper()) if status else "any"
+    if on is None or not values.get("id"):
+        return None
+    app_id = values.get("appId")
+    return Upstream(values.get("id"), app_id.lower() if app_id else None, on)
+
+
+def _last_run_end(metadata: _Metadata) -> datetime | None:
+    if metadata.orchestration is None:
+        return None
+    value = metadata.orchestration.attrs.get("last_run_endedAt")
+    try:
+        return parse_time(value) if isinstance(value, str) and value.strip() else None
+    except ValueError:
+        return None
+
+
+def tasks_of_pages(pages: Iterable[Page]) -> list[NativeTask]:
+    """The reload tasks on these listing pages; a row that cannot be read is logged, skipped."""
+    found = []
+    for page in pages:
+        for row in page.data:
+            try:
+                found.append(native_task(TaskModel.model_validate(row)))
+            except ValidationError as error:
+                first = error.errors(include_url=False, include_input=False)[0]
+                where = ".".join(str(part) for part in first["loc"]) or "top level"
+                logger.warning(
+                    "GET {}: a task unreadable at {} ignored: {}", TASKS, where, first["msg"]
+                )
+    return found
