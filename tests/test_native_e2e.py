@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from scheduler.demo_receiver import AlertReceiver
 from simulator.scenario import ReloadSpec, Scenario
@@ -117,11 +116,20 @@ def test_a_mixed_tenant_reloads_the_twice_declared_successor_once_and_warns_of_t
         assert started(sim)[app_id["payroll"]] == 1
         assert len(receiver.received) == 1  # the disabled task is not alerted again
 
+        graph = program(sim, db, conf, "graph", "--format", "json")
+        native = {edge["task_name"]: edge for edge in json.loads(graph)["native_edges"]}
+        assert native["Reload costs"]["disabled_code"] == "CONSECUTIVE-FAILURES"
+        assert native["Reload orders"]["enabled"] is True
+        doctor = program(sim, db, conf, "doctor")
+        assert "sales -> orders is declared twice" in doctor
+        assert (
+            'native task "Reload costs"' in doctor and "disabled (CONSECUTIVE-FAILURES)" in doctor
+        )
 
-def graph_json(sim: SimulatorServer, db: Path, conf: Path) -> dict[str, Any]:
-    """``reload-chain graph --format json`` of the tenant."""
+
+def program(sim: SimulatorServer, db: Path, conf: Path, *args: str) -> str:
+    """``reload-chain <args> --config conf`` against the simulator: its standard output."""
     env = environment(sim, db, QLIK_API_KEY=sim.tenant.scenario.api_key)
-    done = run_program(["graph", "--format", "json", "--config", str(conf)], env)
+    done = run_program(["--config", str(conf), *args], env)
     assert done.returncode == 0, done.stderr
-    parsed: dict[str, Any] = json.loads(done.stdout)
-    return parsed
+    return done.stdout
