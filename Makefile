@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck pytest demo run soak bench clean package-check
+.PHONY: install test lint typecheck pytest demo run soak bench clean package-check docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ test: lint typecheck pytest
 # acted), 429, duplicate and late events, failed settling checks, chains of up to 4 hops, events
 # minutes late or stamped 2099, two sweepers without the lock file, the database emptied or
 # restored, CR/LF API keys; alerts to a receiver that fails first (each failed start alerted
-# exactly once). Planted bugs: python -m tests.chaos --report-plants (see README).
+# exactly once). Planted bugs: python -m tests.chaos --report-plants (see docs/benchmarks.md).
 soak: $(STAMP)
 	mkdir -p benchmarks/results
 	$(BIN)/python -m tests.chaos --runs 500 --workers 4 --json benchmarks/results/soak.json
@@ -60,6 +60,12 @@ package-check:
 
 demo: $(STAMP)
 	$(BIN)/reload-chain demo
+
+# Re-capture every example output of README.md and docs/*.md by running the program (against the
+# simulated tenant); only blocks whose behaviour changed are rewritten (about a minute).
+# `$(BIN)/python docs/capture.py --check` lists the blocks that differ and exits 1.
+docs: $(STAMP)
+	$(BIN)/python docs/capture.py
 
 run: $(STAMP)
 	$(BIN)/reload-chain run

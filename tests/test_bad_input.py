@@ -502,3 +502,60 @@ def test_run_on_a_damaged_database_exits_2_in_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert_one_clear_line(err, str(live.db), "damaged", "quick_check")
+
+
+# --- issue 16: end to end, the bad inputs whose test stopped short of the command line ---------
+
+
+def test_a_misspelt_setting_stops_the_command_in_one_line_naming_file_line_and_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "reload-chain.toml"
+    config.write_text(
+        'tenant_url = "https://t.example.com"\ntolerence_minutes = 5\n', encoding="utf-8"
+    )
+
+    assert main(["--config", str(config), "status"]) == 2
+
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.endswith(
+        f"unknown setting 'tolerence_minutes' in {config}:2; did you mean 'tolerance_minutes'?"
+    )
+
+
+def test_a_start_stopped_by_sigterm_says_so_once_and_exits_143(tmp_path: Path) -> None:
+    import signal
+    import socket
+    import sys
+
+    if sys.platform == "win32":
+        pytest.skip("POSIX signals")
+    from tests.test_interrupt import interrupted_run
+
+    server = socket.create_server(("127.0.0.1", 0))
+    asked = threading.Event()
+    held: list[socket.socket] = []
+
+    def never_answer() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            held.append(conn)
+            conn.recv(4096)
+            asked.set()
+
+    threading.Thread(target=never_answer, daemon=True).start()
+    tenant = (f"http://127.0.0.1:{server.getsockname()[1]}", asked)
+    app = "00000000-0000-4000-8000-000000000001"
+    try:
+        done = interrupted_run(["start", "--app", app], tenant, tmp_path, signal.SIGTERM)
+    finally:
+        server.close()
+        for conn in held:
+            conn.close()
+
+    assert done.returncode == 143, done.stderr
+    assert "Traceback" not in done.stderr
+    assert len([line for line in done.stderr.splitlines() if "SIGTERM received" in line]) == 1
