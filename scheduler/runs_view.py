@@ -22,6 +22,7 @@ from jobs.start import invalid_ids
 from scheduler.output import print_json
 from scheduler.runtime import Runtime
 from scheduler.settings import SettingsError
+from state.history import short_id
 from state.runs import read_runs
 
 MAX_LIMIT = 1000
@@ -75,7 +76,7 @@ def run_lines(run: ChainRun) -> list[Text | Table]:
     lines: list[Text | Table] = [
         Text.assemble(
             (f"{run.status:<9}", f"bold {STYLES[run.status]}"),
-            f" {when(run.started_at)}{took}  run {short(run.run_id)}",
+            f" {when(run.started_at)}{took}  run {short_id(run.run_id)}",
         ),
         Text.assemble(
             ("root ", "bold"),
@@ -125,20 +126,13 @@ def app_label(app_id: str, name: str | None, width: int | None = None) -> str:
 
     With ``width``, a long name is cut (with an ellipsis) so that the id still shows.
     """
-    ident = short(app_id)
+    ident = short_id(app_id)
     if not name:
         return ident
     room = None if width is None else max(width - len(ident) - 3, 1)
     if room is not None and len(name) > room:
         name = name[: room - 1].rstrip() + "…"
     return f"{name} ({ident})"
-
-
-def short(resource_id: str) -> str:
-    """A GUID's first block; another id's last 8 characters (a 24-hex id begins with a time)."""
-    if "-" in resource_id:
-        return resource_id.split("-", 1)[0]
-    return resource_id[-8:]
 
 
 def when(moment: datetime | None) -> str:
@@ -165,7 +159,7 @@ def _reload_cell(reload: RunReload) -> Text:
     """The short reload id; for a start that failed or is not known yet, the reason."""
     if reload.reload_id is None:
         return Text(reload.reason or "-", style="red" if reload.status == FAILED else "")
-    return Text(short(reload.reload_id))
+    return Text(short_id(reload.reload_id))
 
 
 def _nothing(app_id: str | None, *, exists: bool) -> str:

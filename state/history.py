@@ -155,10 +155,19 @@ def app_label(
 ) -> str:
     """How a table names an app: ``Sales (3fa9c1d2)``, or its id alone when no name is known.
 
-    Ids are cut to their first ``SHORT_ID`` characters unless ``full_id``.
+    Ids are cut to ``short_id`` unless ``full_id``.
     """
-    shown = app_id if full_id else app_id[:SHORT_ID]
+    shown = app_id if full_id else short_id(app_id)
     return f"{clip(name, width)} ({shown})" if name else shown
+
+
+def short_id(resource_id: str) -> str:
+    """An id as every table shows it: a GUID's first block; another id's last ``SHORT_ID``
+    characters (a 24-hex script id begins with its creation time, alike for scripts made
+    together)."""
+    if "-" in resource_id:
+        return resource_id.split("-", 1)[0]
+    return resource_id[-SHORT_ID:]
 
 
 def read_history(path: Path, **limits: int) -> History:

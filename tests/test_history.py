@@ -20,6 +20,7 @@ from state.history import (
     history_of,
     read_history,
     repeatedly_skipped,
+    short_id,
     skip_as_json,
 )
 from state.store import LedgerRow, Store, SweepCommit
@@ -225,3 +226,12 @@ def test_an_app_label_is_its_name_clipped_and_its_short_id() -> None:
     assert app_label(guid, None) == "a281c98c"
     assert app_label(guid, "", full_id=True) == guid
     assert clip("exactly", 7) == "exactly" and clip("too long", 7) == "too lo\u2026"
+
+
+def test_every_table_shows_an_id_the_same_short_way() -> None:
+    # Two scripts made together share their first characters (a creation time): the end differs.
+    first, second = "6565a1b2c3d4e5f600000001", "6565a1b2c3d4e5f600000002"
+    assert (short_id(first), short_id(second)) == ("00000001", "00000002")
+    assert short_id("3fa9c1d2-0000-4000-8000-000000000001") == "3fa9c1d2"
+    assert app_label(first, "Extract") == "Extract (00000001)"
+    assert app_label(first, None, full_id=True) == first
