@@ -1,18 +1,20 @@
-"""Alert delivery through Apprise: the text of an alert, and sending it to its URLs.
+"""Alert delivery through Apprise: sending an ``AlertMessage`` to its URLs.
 
-``deliver`` sends one ``AlertMessage`` to each URL (e-mail, Teams workflows, Slack, webhooks: any
-Apprise URL) and says whether every one accepted it; it never raises, and its one-line error
-holds no secret. Apprise logs to the stdlib logger ``apprise`` and, at its TRACE level, prints
-each URL it parses whole, password and tokens included; urllib3 prints request paths and queries
-(webhook tokens) at DEBUG. While a URL is parsed or sent, a filter on those two loggers replaces
-its secrets by ``[redacted]`` (``Scrubber``): the password, the fields the Apprise plugin
-declares private (tokens, keys, signatures) and custom header and query values (``?+X-Key=..``,
-``?-token=..``); records below WARNING are dropped while the URL is parsed. ``redacted(url)`` is
-Apprise's privacy form (``mailto://user:****@host/to``, ``slack://T...D/B...D/a...x``) without
-its query string, which Apprise leaves in clear.
+``deliver`` sends one ``AlertMessage`` (``scheduler.alert_message``) to each URL (e-mail, Teams
+workflows, Slack, webhooks: any Apprise URL) and says whether every one accepted it; it never
+raises, and its one-line error holds no secret. A webhook whose plugin takes custom headers
+(``json``, ``form``, ``xml`` and their ``s`` forms) also gets the message's id as the header
+``X-Reload-Chain-Alert-Id``, added to that send's URL as ``?+X-Reload-Chain-Alert-Id=<id>``
+(the URL's own headers kept); other schemes have it in the body's last line only.
 
-``hub_link``: an app's page in the hub, ``<tenant_url>/sense/app/<appId>``. A script (24-hex id)
-gets no link: Qlik documents no stable address for a script's page.
+Apprise logs to the stdlib logger ``apprise`` and, at its TRACE level, prints each URL it parses
+whole, password and tokens included; urllib3 prints request paths and queries (webhook tokens)
+at DEBUG. While a URL is parsed or sent, a filter on those two loggers replaces its secrets by
+``[redacted]`` (``Scrubber``): the password, the fields the Apprise plugin declares private
+(tokens, keys, signatures) and custom header and query values (``?+X-Key=..``, ``?-token=..``),
+but the alert id, which is no secret; records below WARNING are dropped while the URL is
+parsed. ``redacted(url)`` is Apprise's privacy form (``mailto://user:****@host/to``,
+``slack://T...D/B...D/a...x``) without its query string, which Apprise leaves in clear.
 """
 
 from __future__ import annotations
@@ -22,63 +24,32 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import apprise
 
+from scheduler.alert_message import KIND_LABELS, AlertMessage, hub_link, one_line
 from scheduler.scrub import Scrubber
 
-KIND_LABELS = {
-    "reload_failed": "Reload failed",
-    "start_failed": "Reload could not be started",
-    "not_found": "App not found",
-    "sweep_failing": "Sweeps are failing",
-    "late": "Deadline missed",
-    "native_task_disabled": "Native task stopped",
-}
+__all__ = [
+    "ALERT_ID_HEADER",
+    "GUARDED_LOGGERS",
+    "KIND_LABELS",
+    "AlertMessage",
+    "DeliveryResult",
+    "check_urls",
+    "deliver",
+    "hub_link",
+    "keyed_url",
+    "redacted",
+]
+
 # Apprise's own logger, and urllib3's, which prints request paths (webhook tokens) at DEBUG.
 GUARDED_LOGGERS = ("apprise", "urllib3.connectionpool")
-_APP_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
-
-
-def hub_link(tenant_url: str, app_id: str) -> str | None:
-    """The app's page in the hub, ``<tenant_url>/sense/app/<appId>``; None for a script's id."""
-    if _APP_GUID.fullmatch(app_id) is None:
-        return None
-    return f"{tenant_url.rstrip('/')}/sense/app/{app_id.lower()}"
-
-
-@dataclass(frozen=True)
-class AlertMessage:
-    """One alert, as sent: ``title`` is the subject line, ``body`` plain text."""
-
-    kind: str
-    app_id: str
-    app_name: str | None
-    root_app_id: str | None
-    root_app_name: str | None
-    reason: str
-    app_link: str | None
-
-    @property
-    def title(self) -> str:
-        """``reload-chain: Reload failed: Accounts Payable`` (the id when the name is unknown)."""
-        subject = self.app_name or self.app_id
-        label = KIND_LABELS.get(self.kind, self.kind)
-        return _one_line(f"reload-chain: {label}: {subject}".removesuffix(": "))
-
-    @property
-    def body(self) -> str:
-        """The kind, the app (name and id), the chain's root, the reason and the app's link."""
-        lines = [f"{KIND_LABELS.get(self.kind, self.kind)}."]
-        if self.app_id:
-            lines.append(f"App: {_named(self.app_name, self.app_id)}")
-        if self.root_app_id:
-            lines.append(f"Chain root: {_named(self.root_app_name, self.root_app_id)}")
-        lines.append(f"Reason: {_one_line(self.reason)}")
-        if self.app_link:
-            lines.append(f"Open the app: {self.app_link}")
-        return "\n".join(lines)
+ALERT_ID_HEADER = "X-Reload-Chain-Alert-Id"
+# The plugins (custom_json, custom_form, custom_xml) that send each ``?+Name=value`` as a request
+# header; Apprise reads the scheme as everything before ``:`` and one or more slashes.
+_HEADER_SCHEMES = re.compile(r"\s*(?:json|form|xml)s?:[/\\]", re.I)
 
 
 @dataclass(frozen=True)
@@ -124,15 +95,28 @@ def redacted(url: str) -> str:
         return _load(url, guard, _asset())[1]
 
 
+def keyed_url(url: str, alert_id: str) -> str:
+    """``url`` sending ``alert_id`` as the header ``X-Reload-Chain-Alert-Id`` when its plugin
+    takes custom headers and there is an id; else ``url`` as it is."""
+    if not alert_id or _HEADER_SCHEMES.match(url) is None:
+        return url
+    base = url.strip()
+    joint = "" if base.endswith(("?", "&")) else "&" if "?" in base else "?"
+    # Apprise keeps the last of two values of one header: the id wins over a stale one.
+    return f"{base}{joint}+{ALERT_ID_HEADER}={quote(alert_id, safe='')}"
+
+
 def _send(url: str, message: AlertMessage, timeout_s: float) -> tuple[str, str] | None:
     """None when ``url`` accepted ``message``; else (the URL redacted, why it failed)."""
-    with _SecretFilter(url) as guard:
+    keyed = keyed_url(url, message.alert_id)
+    with _SecretFilter(keyed, public=message.alert_id) as guard:
         shown = guard.scrub(_rough(url))
         try:
             asset = _asset()
-            plugin, shown = _load(url, guard, asset)
+            plugin, sent_as = _load(keyed, guard, asset)
             if plugin is None:
                 return shown, "not a valid Apprise URL"
+            shown = sent_as  # Apprise's privacy form, without the query: the id is not shown
             plugin.socket_connect_timeout = timeout_s
             plugin.socket_read_timeout = timeout_s
             sender = apprise.Apprise(asset=asset)
@@ -146,7 +130,7 @@ def _send(url: str, message: AlertMessage, timeout_s: float) -> tuple[str, str] 
             why = complaints[-1] if complaints else f"not delivered ({result.status.name})"
         except Exception as error:  # sending must never break a sweep
             why = f"unexpected error: {type(error).__name__}: {error}"
-        return shown, guard.scrub(_one_line(why))
+        return shown, guard.scrub(one_line(why))
 
 
 def _asset() -> apprise.AppriseAsset:
@@ -187,8 +171,9 @@ def _rough(url: str) -> str:
 class _SecretFilter(logging.Filter):
     """Scrubs one URL's secrets from the guarded loggers' records while installed."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, public: str = "") -> None:
         super().__init__()
+        self._public = public  # a header value that is no secret (the alert id)
         self._base: list[str] = []
         with suppress(ValueError):  # no password to know in a URL Python cannot split
             self._base += filter(None, [urlsplit(url.strip()).password])
@@ -199,7 +184,8 @@ class _SecretFilter(logging.Filter):
 
     def learn(self, plugin: apprise.NotifyBase) -> None:
         """Add the plugin's secrets, and let its records below WARNING through again."""
-        self._texts = self._logs = Scrubber([*self._base, *_plugin_secrets(plugin)])
+        learnt = [text for text in _plugin_secrets(plugin) if text != self._public]
+        self._texts = self._logs = Scrubber([*self._base, *learnt])
         self._parsing = False
 
     def scrub(self, text: str) -> str:
@@ -241,11 +227,3 @@ def _strings(value: object) -> Iterator[str]:
         yield value
     elif isinstance(value, list | tuple | set):
         yield from (text for item in value for text in _strings(item))
-
-
-def _named(name: str | None, app_id: str) -> str:
-    return f"{_one_line(name)} ({app_id})" if name else f"{app_id} (name unknown)"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

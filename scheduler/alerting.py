@@ -6,6 +6,10 @@ outbox row is one alert for one URL: once delivered it is marked ``sent``; a fai
 counted, its error kept (scrubbed), and the next sweeps try again until the alert is 24 hours
 old, when it is marked ``expired`` with one WARNING line, as is a row whose URL is no longer in
 the settings. Delivery never raises and never changes what a sweep decided or its exit code.
+
+Delivery is at least once: a process killed after the receiver accepted an alert and before
+``Store.alert_sent`` commits sends it again after the next sweep. Each message carries its
+row's ``alert_id`` (the same on every retry) for a receiver to drop such a repeat.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from state.alert_reads import AlertReads
 from state.store import Store
 
 if TYPE_CHECKING:
-    from scheduler.alert_send import AlertMessage
+    from scheduler.alert_message import AlertMessage
 
 RETRY_FOR = timedelta(hours=24)
 SEND_TIMEOUT_S = 10.0
@@ -95,7 +99,7 @@ class Notifier:
         from scheduler.alert_send import deliver, redacted
 
         url = self._urls[row["destination"]]
-        message = as_message(row["message"])
+        message = as_message(row["message"], row["alert_id"])
         result = deliver([url], message, timeout_s=self._timeout_s)
         if result.ok:
             self._store.alert_sent(row["alert_id"], self._clock.now())
@@ -111,9 +115,9 @@ class Notifier:
         return False
 
 
-def as_message(text: str) -> AlertMessage:
-    """The ``AlertMessage`` an outbox row's ``message`` JSON holds."""
-    from scheduler.alert_send import AlertMessage
+def as_message(text: str, alert_id: str = "") -> AlertMessage:
+    """The ``AlertMessage`` an outbox row's ``message`` JSON holds, carrying the row's id."""
+    from scheduler.alert_message import AlertMessage
 
-    values = json.loads(text)
+    values = json.loads(text) | {"alert_id": alert_id}
     return AlertMessage(**{f.name: values.get(f.name) for f in fields(AlertMessage)})

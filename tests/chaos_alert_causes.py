@@ -5,17 +5,22 @@ the documented at-least-once window (the receiver answered, the row not yet mark
 A lost alert is told by what the run's database says of its reload: no ledger row started it
 (the state was lost, or the start never settled), its outcome still unjudged, or its outcome
 recorded without an alert.
+
+The alert id (``X-Reload-Chain-Alert-Id``) tells a retry of one outbox row (one id: a receiver
+honouring the key drops the repeat) from a second row raised for the same cause (two ids: no
+key helps, a bug of the outbox); ``after_key`` counts what such a receiver keeps.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Protocol
 
-from tests.chaos_report import KILL_WINDOW
+from tests.chaos_report import KILL_WINDOW, RunResult
 from tests.chaos_sweeps import Span
 
 
@@ -27,6 +32,9 @@ class Delivered(Protocol):
 
     @property
     def reload_id(self) -> str | None: ...
+
+    @property
+    def alert_id(self) -> str: ...
 
 
 def first_delivery(deliveries: Iterable[Delivered], reload_id: str) -> float:
@@ -44,6 +52,63 @@ def duplicate_cause(delivered_at: float, spans: list[Span], lost_state: str = ""
     return "no sweep running at its first delivery was killed: not the kill window" + _state(
         lost_state
     )
+
+
+def duplicate_note(
+    deliveries: Sequence[Delivered], reload_id: str, spans: list[Span], lost_state: str = ""
+) -> str:
+    """Why a reload's alert came more than once (``duplicate_cause``), and whether its alert id
+    lets a receiver drop the repeat (``key_cause``)."""
+    cause = duplicate_cause(first_delivery(deliveries, reload_id), spans, lost_state)
+    return f"{cause}; {key_cause(deliveries, reload_id)}"
+
+
+def judge_keys(
+    result: RunResult,
+    deliveries: Sequence[Delivered],
+    expected: Sequence[Delivered],
+    label: Callable[[str], str],
+) -> None:
+    """``result``'s counts by alert id: the failed reloads still duplicated once repeated ids
+    are dropped, the ids naming two reloads, the deliveries without an id."""
+    kept = after_key(expected)
+    result.alerts_duplicated_after_key = sorted(label(r) for r, n in kept.items() if n > 1)
+    result.alert_ids_shared = shared_ids(deliveries)
+    result.alert_deliveries_without_id = sum(1 for d in deliveries if not d.alert_id)
+
+
+def after_key(deliveries: Iterable[Delivered]) -> Counter[str]:
+    """Deliveries per reload id once those whose alert id was already accepted are dropped (one
+    without an id cannot be dropped)."""
+    seen: set[str] = set()
+    kept: Counter[str] = Counter()
+    for delivery in deliveries:
+        if delivery.alert_id in seen:
+            continue
+        seen.update(filter(None, [delivery.alert_id]))
+        kept[str(delivery.reload_id)] += 1
+    return kept
+
+
+def key_cause(deliveries: Iterable[Delivered], reload_id: str) -> str:
+    """Whether the alert id explains a reload's repeated deliveries."""
+    ids = [d.alert_id for d in deliveries if d.reload_id == reload_id]
+    if "" in ids:
+        return "a delivery without an alert id: no receiver can drop the repeat"
+    if len(set(ids)) == 1:
+        return "one alert id: a receiver honouring it drops the repeat"
+    rows = len(set(ids))
+    return f"{rows} alert ids: {rows} outbox rows for one failed reload, not explained by the key"
+
+
+def shared_ids(deliveries: Iterable[Delivered]) -> list[str]:
+    """Alert ids on deliveries naming different reloads: a receiver honouring the key would
+    drop a real alert."""
+    named: defaultdict[str, set[str | None]] = defaultdict(set)
+    for delivery in deliveries:
+        if delivery.alert_id:
+            named[delivery.alert_id].add(delivery.reload_id)
+    return sorted(alert_id for alert_id, reloads in named.items() if len(reloads) > 1)
 
 
 def lost_cause(db: Path, reload_id: str, lost_state: str) -> str:

@@ -5,6 +5,9 @@ repeat window) to a ThreadingHTTPServer in the soak's process, which answers 500
 K POSTs. The oracle: every reload reload-chain started (the simulator's ``api_starts``) that
 ended FAILED is delivered exactly once, named by its reload id in the message's reason, and
 nothing else is delivered. Each duplicate or loss gets a note (``tests/chaos_alert_causes``).
+The receiver also keeps each POST's ``X-Reload-Chain-Alert-Id``: beside the raw count, the
+oracle counts what a receiver dropping a repeated id would still see twice, and that no id
+names two reloads (such a receiver would drop a real alert).
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from scheduler.alert_send import check_urls
+from scheduler.alert_send import ALERT_ID_HEADER, check_urls
 from simulator.tenant import SimTenant
-from tests.chaos_alert_causes import duplicate_cause, first_delivery, lost_cause
+from tests.chaos_alert_causes import duplicate_note, judge_keys, lost_cause
 from tests.chaos_report import RunResult
 from tests.chaos_sweeps import Span
 
@@ -47,11 +50,12 @@ repeat_minutes = 0
 
 @dataclass(frozen=True)
 class Delivery:
-    """One POST the receiver accepted (answered 200): when, and the alert's text."""
+    """One POST the receiver accepted (answered 200): when, the alert's text and its id."""
 
     at: float  # time.monotonic(), taken before the answer
     title: str
     body: str
+    alert_id: str = ""  # its X-Reload-Chain-Alert-Id header ("" when it had none)
 
     @property
     def reload_id(self) -> str | None:
@@ -88,14 +92,15 @@ class Receiver:
         """The Apprise URL of the ``[[alert]]`` table."""
         return f"json://127.0.0.1:{self.port}/alerts"
 
-    def take(self, payload: bytes, at: float) -> int:
+    def take(self, payload: bytes, at: float, alert_id: str = "") -> int:
         """Record one POST; the status to answer."""
         with self.lock:
             if self.refused < self.fail_first:
                 self.refused += 1
                 return 500
             values = json.loads(payload)
-            self.deliveries.append(Delivery(at, values.get("title", ""), values.get("message", "")))
+            title, body = values.get("title", ""), values.get("message", "")
+            self.deliveries.append(Delivery(at, title, body, alert_id))
             return 200
 
     def answered(self) -> None:
@@ -132,7 +137,8 @@ def _handler(state: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             payload = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            status = state.take(payload, time.monotonic())
+            alert_id = self.headers.get(ALERT_ID_HEADER, "")
+            status = state.take(payload, time.monotonic(), alert_id)
             self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -222,10 +228,12 @@ def judge_alerts(
     twice = sorted(reload_id for reload_id, n in counts.items() if n > 1)
     result.alerts_lost = [label(r) for r in lost]
     result.alerts_duplicated = [label(r) for r in twice]
+    result.alerts_delivered_once = sum(1 for n in counts.values() if n == 1)
+    judge_keys(result, deliveries, [d for d in deliveries if _expected(d, failed)], label)
     result.alerts_unexpected = [d.title for d in deliveries if not _expected(d, failed)]
     spans, state = witness.spans, witness.lost_state
     result.alert_notes = [
-        f"{label(r)}: {duplicate_cause(first_delivery(deliveries, r), spans, state)}" for r in twice
+        f"{label(r)}: {duplicate_note(deliveries, r, spans, state)}" for r in twice
     ] + [f"{label(r)}: {lost_cause(witness.db, r, state)}" for r in lost]
     result.killed_after_delivering = sum(
         1 for span in spans if span.killed and any(span.covers(d.at) for d in deliveries)

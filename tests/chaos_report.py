@@ -44,6 +44,12 @@ class RunResult:
     answer_kill: bool = False  # alert_kills: a sweep was SIGKILLed right after a 200
     alerts_lost: list[str] = field(default_factory=list)  # "t3#17": app key, reload number
     alerts_duplicated: list[str] = field(default_factory=list)
+    alerts_delivered_once: int = 0  # failed starts delivered exactly once
+    # Still delivered more than once to a receiver that drops a repeated alert id: two outbox
+    # rows for one failed reload (or a delivery without an id). A subset of alerts_duplicated.
+    alerts_duplicated_after_key: list[str] = field(default_factory=list)
+    alert_ids_shared: list[str] = field(default_factory=list)  # one id naming two reloads
+    alert_deliveries_without_id: int = 0
     alerts_unexpected: list[str] = field(default_factory=list)  # their titles
     alert_notes: list[str] = field(default_factory=list)  # why each duplicate happened
 
@@ -54,8 +60,10 @@ class RunResult:
 
     @property
     def alerts_ok(self) -> bool:
-        """Every failed start delivered exactly once, and nothing else delivered."""
-        return not (self.alerts_lost or self.alerts_duplicated or self.alerts_unexpected)
+        """Every failed start delivered exactly once, and nothing else delivered; no alert id
+        on two reloads (the raw count already fails what the key would not explain)."""
+        raw = self.alerts_lost or self.alerts_duplicated or self.alerts_unexpected
+        return not (raw or self.alerts_duplicated_after_key or self.alert_ids_shared)
 
     @property
     def ok(self) -> bool:
@@ -111,7 +119,11 @@ def summarize(results: list[RunResult], seconds: float) -> dict[str, object]:
         "alert_anomalies_after_lost_state": sum(
             len(r.alerts_lost) + len(r.alerts_duplicated) for r in results if r.lost_state
         ),
+        "alerts_delivered_once": sum(r.alerts_delivered_once for r in results),
         "alerts_duplicated": sum(len(r.alerts_duplicated) for r in results),
+        "alerts_duplicated_after_key": sum(len(r.alerts_duplicated_after_key) for r in results),
+        "alert_ids_shared": sum(len(r.alert_ids_shared) for r in results),
+        "alert_deliveries_without_id": sum(r.alert_deliveries_without_id for r in results),
         "alerts_unexpected": sum(len(r.alerts_unexpected) for r in results),
         "alerts_duplicated_in_kill_window": sum(
             KILL_WINDOW in note for r in results for note in r.alert_notes

@@ -10,18 +10,26 @@ import logging
 import socket
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 import apprise
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from scheduler.alert_send import AlertMessage, check_urls, deliver, hub_link, redacted
+from scheduler.alert_send import (
+    ALERT_ID_HEADER,
+    AlertMessage,
+    check_urls,
+    deliver,
+    hub_link,
+    keyed_url,
+    redacted,
+)
 
 TENANT = "https://acme.eu.qlikcloud.com/"
 APP = "3f0a1b2c-4d5e-4f60-8a7b-9c0d1e2f3a4b"
@@ -40,6 +48,8 @@ MESSAGE = AlertMessage(
     app_link=hub_link(TENANT, APP),
 )
 LINK = f"https://acme.eu.qlikcloud.com/sense/app/{APP}"
+ALERT_ID = "84e3bdd959d7e79735816a07cfdd993b"  # what jobs.alerts._alert_id makes: 32 hex
+KEYED = replace(MESSAGE, alert_id=ALERT_ID)
 
 
 def _spellings(secret: str) -> list[str]:
@@ -107,14 +117,16 @@ class Receiver:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    """An HTTP server on a free loopback port: records each POST, answers the next of
-    ``answers`` (200 once they run out)."""
+    """An HTTP server on a free loopback port: records each POST (its JSON decoded, other
+    bodies as text), answers the next of ``answers`` (200 once they run out)."""
     state = Receiver(0)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            state.posts.append((self.path, dict(self.headers), json.loads(body)))
+            kind = self.headers.get("Content-Type", "")
+            payload = json.loads(body) if kind == "application/json" else body.decode()
+            state.posts.append((self.path, dict(self.headers), payload))
             self.send_response(state.answers.pop(0) if state.answers else 200)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -199,6 +211,7 @@ def test_a_json_webhook_gets_title_and_body(
     [(path, headers, payload)] = receiver.posts
     assert path == f"/alerts/qlik?token={PARAM_SECRET}"
     assert headers["X-Api-Key"] == HEADER_SECRET
+    assert ALERT_ID_HEADER not in headers  # a message without an id: no header, no id line
     assert payload["title"] == MESSAGE.title
     assert payload["message"] == MESSAGE.body
     logged = _client_text(logs)
@@ -323,3 +336,107 @@ def test_message_text_when_names_or_the_root_are_unknown() -> None:
     sweeps = AlertMessage("sweep_failing", "", None, None, None, "3 sweeps\nended with 2", None)
     assert sweeps.title == "reload-chain: Sweeps are failing"
     assert sweeps.body == "Sweeps are failing.\nReason: 3 sweeps ended with 2"
+
+
+# --- the alert id: a header for webhooks, the body's last line everywhere ---------------------
+
+
+@pytest.mark.parametrize("scheme", ["json", "jsons", "form", "forms", "xml", "xmls"])
+def test_a_webhook_url_is_keyed_with_a_header_apprise_reads_beside_its_own(scheme: str) -> None:
+    url = f"{scheme}://hooks.example.com/alerts?+X-Other=kept"
+
+    keyed = keyed_url(url, ALERT_ID)
+
+    assert keyed == f"{url}&+{ALERT_ID_HEADER}={ALERT_ID}"
+    plugin = apprise.Apprise.instantiate(keyed)
+    assert plugin is not None
+    assert plugin.headers == {"X-Other": "kept", ALERT_ID_HEADER: ALERT_ID}
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("json://h/a", f"json://h/a?+{ALERT_ID_HEADER}={ALERT_ID}"),
+        (" JSON://h/a? ", f"JSON://h/a?+{ALERT_ID_HEADER}={ALERT_ID}"),
+        ("form://h/a?-token=t&", f"form://h/a?-token=t&+{ALERT_ID_HEADER}={ALERT_ID}"),
+        ("mailto://u:p@smtp.example.com?to=a@example.com", None),
+        ("slack://T1234ABCD/B1234ABCD/abcdefghijklmnopqrstuvwx", None),
+        ("workflows://prod-01.westus.logic.azure.com:443/0123/sig", None),
+        ("https://hooks.slack.com/services/T0/B0/X0", None),
+        ("jsonx://h/a", None),
+    ],
+)
+def test_only_the_schemes_with_custom_headers_are_keyed(url: str, expected: str | None) -> None:
+    assert keyed_url(url, ALERT_ID) == (expected or url)
+    assert keyed_url(url, "") == url  # no id (an old caller): the URL as it is
+
+
+@pytest.mark.parametrize("scheme", ["json", "form", "xml"])
+def test_a_webhook_gets_the_alert_id_header_and_keeps_its_own_headers(
+    receiver: Receiver, logs: pytest.LogCaptureFixture, scheme: str
+) -> None:
+    url = (
+        f"{scheme}://hook:{quote(PASSWORD, safe='')}@127.0.0.1:{receiver.port}/alerts"
+        f"?+X-Other=kept&+X-Api-Key={HEADER_SECRET}"
+    )
+
+    result = deliver([url], KEYED)
+
+    assert result.ok, result.error
+    [(path, headers, payload)] = receiver.posts
+    assert path == "/alerts"
+    assert headers[ALERT_ID_HEADER] == ALERT_ID
+    assert (headers["X-Other"], headers["X-Api-Key"]) == ("kept", HEADER_SECRET)
+    assert KEYED.body.endswith(f"\nAlert id: {ALERT_ID}")
+    if scheme == "json":
+        assert payload["message"] == KEYED.body
+    elif scheme == "form":
+        assert parse_qs(payload)["message"] == [KEYED.body]
+    else:
+        assert f"Alert id: {ALERT_ID}" in payload
+    logged = _client_text(logs)
+    for secret in (PASSWORD, HEADER_SECRET):
+        assert all(form not in logged for form in _spellings(secret))
+    # The id is no secret: Apprise's log of the payload shows it, the header secret it hides.
+    if scheme != "xml":  # Apprise logs an XML payload's head and tail only
+        assert f"Alert id: {ALERT_ID}" in logged
+
+
+def test_a_retried_delivery_carries_the_same_alert_id(receiver: Receiver) -> None:
+    url = f"json://127.0.0.1:{receiver.port}/alerts"
+    receiver.answers = [500]
+
+    assert not deliver([url], KEYED).ok
+    assert deliver([url], KEYED).ok
+
+    assert [headers[ALERT_ID_HEADER] for _, headers, _ in receiver.posts] == [ALERT_ID] * 2
+    assert receiver.posts[0][2] == receiver.posts[1][2]
+
+
+def test_an_email_ends_with_the_alert_id_and_gets_no_header(
+    mailbox: Mailbox, logs: pytest.LogCaptureFixture
+) -> None:
+    result = deliver([_mailto(mailbox)], KEYED)
+
+    assert result.ok, result.error
+    mail = mailbox.email()
+    assert mail.get_content().rstrip().splitlines()[-1] == f"Alert id: {ALERT_ID}"
+    assert mail[ALERT_ID_HEADER] is None
+    assert all(form not in _client_text(logs) for form in _spellings(PASSWORD))
+
+
+def test_a_failed_keyed_delivery_names_the_url_without_the_id(receiver: Receiver) -> None:
+    receiver.answers = [500]
+    url = f"json://127.0.0.1:{receiver.port}/alerts?+X-Api-Key={HEADER_SECRET}"
+
+    result = deliver([url], KEYED)
+
+    assert result.failed == (f"json://127.0.0.1:{receiver.port}/alerts",)
+    assert result.error is not None
+    assert ALERT_ID not in result.error and HEADER_SECRET not in result.error
+
+
+def test_the_body_ends_with_the_alert_id_only_when_there_is_one() -> None:
+    assert KEYED.body == f"{MESSAGE.body}\nAlert id: {ALERT_ID}"
+    assert "Alert id" not in MESSAGE.body
+    assert KEYED.title == MESSAGE.title

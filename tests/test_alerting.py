@@ -29,7 +29,8 @@ from jobs.sweep import SweepContext, run_sweep
 from qlik.client import QlikClient
 from qlik.errors import AuthenticationError, ReloadChainError, TransientError
 from scheduler.alert_config import AlertRoute, destination_of
-from scheduler.alerting import Notifier
+from scheduler.alert_send import ALERT_ID_HEADER
+from scheduler.alerting import Notifier, as_message
 from scheduler.runtime import Runtime
 from scheduler.settings import Settings
 from state.database import StateError
@@ -42,6 +43,7 @@ from tests.sweeping import NO_SLEEP, sweep_context
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 PASSWORD = "s3cret-PW+42/x"
+HEADER_SECRET = "hdr-T0KEN-98765"
 SPELLINGS = (PASSWORD, quote(PASSWORD, safe=""), quote(PASSWORD, safe="@:/"))
 
 
@@ -52,6 +54,12 @@ class Receiver:
     port: int = 0
     answers: list[int] = field(default_factory=list)
     posts: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)  # each POST's
+
+    @property
+    def alert_ids(self) -> list[str | None]:
+        """Each POST's ``X-Reload-Chain-Alert-Id`` header (None when it had none)."""
+        return [headers.get(ALERT_ID_HEADER) for headers in self.headers]
 
     def url(self, password: str = PASSWORD) -> str:
         return f"json://hook:{quote(password, safe='')}@127.0.0.1:{self.port}/alerts"
@@ -65,6 +73,7 @@ def receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             state.posts.append(json.loads(body))
+            state.headers.append(dict(self.headers))
             self.send_response(state.answers.pop(0) if state.answers else 200)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -202,6 +211,7 @@ def test_a_failed_reload_we_started_is_delivered_once_naming_app_root_reason_and
         run_sweep(ctx, tenant.now)
 
         assert report.exit_code == 0
+        (row,) = alerts(ctx)
         (post,) = receiver.posts
         assert post["title"] == "reload-chain: Reload failed: Accounts Payable"
         assert post["message"].splitlines() == [
@@ -211,8 +221,9 @@ def test_a_failed_reload_we_started_is_delivered_once_naming_app_root_reason_and
             f"Reason: reload {reload_id}, started by reload-chain, ended in failure at "
             "2026-11-22T09:59:00.000Z",
             f"Open the app: {TENANT}/sense/app/{target}",
+            f"Alert id: {row['alert_id']}",
         ]
-        (row,) = alerts(ctx)
+        assert receiver.alert_ids == [row["alert_id"]]
         assert (row["state"], row["attempts"], row["sent_at"]) == (
             "sent",
             1,
@@ -230,12 +241,15 @@ def test_an_email_alert_through_a_local_smtp_server(
         run_sweep(ctx, tenant.now)
         fail_started(tenant, target)
         run_sweep(ctx, tenant.now)
+        (row,) = alerts(ctx)
 
     (mail,) = mailbox.messages
     assert mail["Subject"] == "reload-chain: Reload failed: Accounts Payable"
     body = mail.get_content()
     for expected in ("Accounts Payable", target, "Finance Extract", root, "ended in failure"):
         assert expected in body
+    assert body.rstrip().splitlines()[-1] == f"Alert id: {row['alert_id']}"
+    assert mail[ALERT_ID_HEADER] is None  # e-mail has the id in its body only
 
 
 def test_a_receiver_failing_then_recovering_gets_the_alert_exactly_once(
@@ -262,6 +276,9 @@ def test_a_receiver_failing_then_recovering_gets_the_alert_exactly_once(
         assert receiver.posts[0] == receiver.posts[1]
         (row,) = alerts(ctx)
         assert (row["state"], row["attempts"], row["last_error"]) == ("sent", 2, None)
+        # The retry is the same alert: the same id, in the header and the body.
+        assert receiver.alert_ids == [row["alert_id"]] * 2
+        assert receiver.posts[1]["message"].endswith(f"\nAlert id: {row['alert_id']}")
 
 
 def test_an_alert_not_delivered_within_24_hours_expires_unsent(
@@ -428,3 +445,37 @@ def test_delivery_never_raises(receiver: Receiver, logged: list[str]) -> None:
         Notifier((route(receiver.url()),), ctx.store, clock).deliver_pending()
     assert receiver.posts == []
     assert any(line.startswith("WARNING alert delivery stopped") for line in logged)
+
+
+def test_a_webhooks_own_headers_are_kept_beside_the_alert_id_and_stay_secret(
+    routed: tuple[FakeTenant, respx.MockRouter],
+    receiver: Receiver,
+    log_capture: LogCapture,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(1)
+    lines = log_capture("{level} {name} {message}")
+    tenant, _ = routed
+    _, target = chain(tenant)
+    url = f"{receiver.url()}?+X-Other=kept&+X-Api-Key={HEADER_SECRET}"
+    with runtime_context(route(url)) as (ctx, _):
+        run_sweep(ctx, tenant.now)
+        fail_started(tenant, target)
+        run_sweep(ctx, tenant.now)
+        (row,) = alerts(ctx)
+        dump = "\n".join(ctx.store.db.conn.iterdump())
+
+    assert receiver.alert_ids == [row["alert_id"]]
+    (headers,) = receiver.headers
+    assert (headers["X-Other"], headers["X-Api-Key"]) == ("kept", HEADER_SECRET)
+    stdlib = [r.getMessage() for r in caplog.records]
+    everything = "\n".join([*lines, *stdlib, dump])
+    for secret in (PASSWORD, HEADER_SECRET):
+        assert all(form not in everything for form in (secret, quote(secret, safe="")))
+
+
+def test_an_outbox_message_takes_its_rows_id() -> None:
+    text = json.dumps({"kind": "late", "app_id": "a", "reason": "missed 07:00"})
+    assert as_message(text, "0123abcd").alert_id == "0123abcd"
+    assert as_message(text, "0123abcd").body.endswith("\nAlert id: 0123abcd")
+    assert as_message(text).alert_id == "" and "Alert id" not in as_message(text).body

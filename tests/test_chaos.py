@@ -112,12 +112,18 @@ def test_every_failed_start_is_alerted_once_though_the_receiver_refuses_at_first
     assert failures([result]) == []
     assert result.alerts and result.alert_deliveries == result.failed_starts == 3
     assert result.receiver_failures == 3  # every refusal was retried
+    assert result.alerts_delivered_once == 3
+    assert result.alert_deliveries_without_id == 0  # each POST had X-Reload-Chain-Alert-Id
+    assert not (result.alerts_duplicated_after_key or result.alert_ids_shared)
 
 
 def test_an_alert_never_marked_sent_is_caught(runs) -> None:
     (result,) = runs["alerts", "alert-twice"]
     assert result.alerts_duplicated and not result.alerts_lost
     assert all("not the kill window" in note for note in result.alert_notes)
+    assert not result.ok  # the raw oracle fails it, though each repeat had the row's one id
+    assert not result.alerts_duplicated_after_key
+    assert all("one alert id" in note for note in result.alert_notes)
 
 
 def test_the_plant_seeds_are_clean_without_a_plant(runs) -> None:
@@ -307,11 +313,50 @@ def test_the_alert_oracle_counts_lost_duplicated_and_unexpected_deliveries(
     assert result.alerts_duplicated == ["a#1"] and result.alerts_lost == ["b#2"]
     assert result.alerts_unexpected == [f"title {c.id}", f"title {b.id}"]  # a success; wrong app
     assert result.alert_notes == [
-        "a#1: its sweep was SIGKILLed 0.250 s after the delivery (at-least-once window)",
+        "a#1: its sweep was SIGKILLed 0.250 s after the delivery (at-least-once window); a "
+        "delivery without an alert id: no receiver can drop the repeat",
         "b#2: lost; the database cannot tell why (unable to open database file)",
     ]
     assert result.killed_after_delivering == 1 and not result.ok
+    assert result.alerts_duplicated_after_key == ["a#1"]  # no id: the key cannot drop it
+    assert result.alert_deliveries_without_id == 4
     assert duplicate_cause(2.0, [*spans, Span(1.5, 3.0, False)]).startswith("no sweep")
+
+
+def test_the_alert_id_tells_a_retried_alert_from_a_second_one(tmp_path: Path) -> None:
+    at_once = {"queue_seconds": 0, "duration_seconds": 0}
+    apps = [AppSpec(key=key, outcome="failure", **at_once) for key in "ab"]
+    tenant = SimTenant(Scenario(name="keys", users=[UserSpec(id="u", name="U")], apps=apps))
+    a, b = (tenant.start_reload(app, tenant.users["u"]) for app in tenant.scenario.apps)
+    assert a and b
+
+    def said(reload: SimReload, alert_id: str, at: float = 9.0) -> Delivery:
+        reason = f"Reason: reload {reload.id}, started by reload-chain, ended in failure at x"
+        return Delivery(at, reload.id, f"App: n ({reload.app_id})\n{reason}", alert_id)
+
+    # a: one outbox row delivered twice (killed before marking it sent); b: two rows.
+    delivered = [said(a, "k1", at=1.0), said(a, "k1"), said(b, "k2"), said(b, "k3")]
+    result = RunResult(1, True, 0)
+    witness = Witness([Span(0.5, 1.25, True)], tenant.clock(), tmp_path / "state.db")
+    judge_alerts(result, tenant, Receiver(0, deliveries=delivered), witness)
+
+    assert result.alerts_duplicated == ["a#1", "b#2"]  # the raw oracle: both are duplicates
+    assert result.alerts_duplicated_after_key == ["b#2"]
+    assert (result.alerts_delivered_once, result.alert_deliveries_without_id) == (0, 0)
+    assert result.alert_notes[0].endswith(
+        "; one alert id: a receiver honouring it drops the repeat"
+    )
+    assert result.alert_notes[1].endswith(
+        "; 2 alert ids: 2 outbox rows for one failed reload, not explained by the key"
+    )
+    assert not result.ok
+    totals = summarize([result], 0.0)
+    assert (totals["alerts_duplicated"], totals["alerts_duplicated_after_key"]) == (2, 1)
+    shared = [said(a, "k1"), said(b, "k1")]
+    judge_alerts(result, tenant, Receiver(0, deliveries=shared), witness)
+    assert result.alert_ids_shared == ["k1"] and not result.ok
+    assert not RunResult(1, True, 0, alert_ids_shared=["k1"]).ok
+    assert not RunResult(1, True, 0, alerts_duplicated_after_key=["b#2"]).ok
 
 
 def test_a_lost_alert_is_told_by_what_the_ledger_says_of_its_reload(tmp_path: Path) -> None:
