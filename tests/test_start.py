@@ -295,6 +295,21 @@ def test_start_json_through_main_and_status_shows_it(
     assert row["sweep_id"].startswith("start-") and row["reload_id"] == tenant.reloads[-1]["id"]
 
 
+def test_force_through_main_starts_a_reload_inside_the_tolerance(
+    database: Path, tenant: FakeTenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recent = tenant.add_app(1)
+    tenant.finish(recent, at=tenant.now - timedelta(minutes=1))
+    assert main(["start", "--app", recent, "--json"]) == 0
+    skipped = json.loads(capsys.readouterr().out)["skipped"]
+    assert [(entry["app_id"], entry["reason"]) for entry in skipped] == [(recent, "tolerance")]
+
+    assert main(["start", "--app", recent, "--force", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert [entry["app_id"] for entry in answer["started"]] == [recent]
+    assert tenant.started == [recent]
+
+
 def test_start_table_and_dry_run_without_database(
     database: Path, tenant: FakeTenant, capsys: pytest.CaptureFixture[str]
 ) -> None:
