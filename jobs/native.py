@@ -2,8 +2,9 @@
 
 Pure: the tenant's tasks (``qlik.tasks``) and a finished source reload -> whether a native
 task will start a successor after it. Qlik fires an event-based task when a run of its upstream
-*task* finishes, so a reload that reload-chain started (``POST /api/v1/reloads``, not a task
-run) fires none, nor does one the upstream task's newest run ended well before.
+*task* finishes, so only a reload the listing shows to be that task's run counts: not one
+reload-chain started (``POST /api/v1/reloads``), nor one from the hub, nor one the listing
+cannot place. Doubt means reload-chain starts the successor: at worst twice, never lost.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from jobs.edges import Edge, matches
 from qlik.events import FinishedReload
 from qlik.tasks import NativeTask, Upstream
 
-# A task run ends as its reload does, give or take the scheduler's bookkeeping; a newest run
-# that ended earlier than this before a reload's end was not that reload.
+# A task run ends as its reload does, give or take the scheduler's bookkeeping: a newest run
+# that ended further than this from a reload's end was not that reload.
 RUN_END_SLACK = timedelta(minutes=1)
+_RUN_OUTCOMES = {"SUCCEEDED": "success", "FAILED": "failure"}
 # An administrator who disabled a task did it on purpose (``MANUALLY``; no code at all: a
 # task never enabled): listed by doctor, not alerted.
 DELIBERATE = frozenset({"MANUALLY", "DISABLED"})
@@ -59,19 +61,34 @@ def firing_task(
     if started_here:
         return None
     for task in native.by_app.get(app_id, ()):
-        if task.enabled and any(_fires(upstream, run, native) for upstream in task.upstreams):
+        if not (task.enabled and task.fires_alone):
+            continue
+        if any(_fires(upstream, run, native) for upstream in task.upstreams):
             return task
     return None
 
 
 def _fires(upstream: Upstream, run: FinishedReload, native: NativeTasks) -> bool:
-    if native.upstream_missing(upstream) or native.upstream_app(upstream) != run.app_id:
-        return False
-    if not matches(upstream.on, run.outcome):
+    if native.upstream_app(upstream) != run.app_id or not matches(upstream.on, run.outcome):
         return False
     upstream_task = native.by_id.get(upstream.task_id) if upstream.task_id else None
-    ended = upstream_task.last_run_ended_at if upstream_task else None
-    return ended is None or ended >= run.ended_at - RUN_END_SLACK
+    return upstream_task is not None and ran_as(upstream_task, run)
+
+
+def ran_as(task: NativeTask, run: FinishedReload) -> bool:
+    """Whether ``run`` is ``task``'s newest run, as far as the listing tells; when it cannot
+    tell (no run said, the task ran again since), no: then reload-chain starts the successor
+    itself, at worst a second time, never a hop lost.
+
+    By the run's reload id (``lastRun.workerId``) when given, else by its end within
+    ``RUN_END_SLACK`` and its status.
+    """
+    if task.last_run_reload_id is not None:
+        return task.last_run_reload_id == run.reload_id
+    ended, status = task.last_run_ended_at, task.last_run_status
+    if ended is None or status is None:
+        return False
+    return abs(ended - run.ended_at) <= RUN_END_SLACK and _RUN_OUTCOMES.get(status) == run.outcome
 
 
 @dataclass(frozen=True)

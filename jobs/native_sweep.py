@@ -23,7 +23,7 @@ from jobs.alerts import NATIVE_TASK_DISABLED, Cause
 from jobs.decide import Decision, DecisionSettings, TenantFacts, decide
 from jobs.native import NativeTasks, TaskProblem, problems_to_alert, task_problems
 from qlik.client import QlikClient
-from qlik.errors import RetryableError
+from qlik.errors import ApiError, NotSentError, RetryableError
 from qlik.events import FinishedReload
 from state.native_tasks import NativeTaskStore, StoredNative
 from state.rows import NativeSnapshot
@@ -69,8 +69,11 @@ def decide_beside_native(
 ) -> tuple[list[Decision], NativeRead]:
     """The decisions, with every successor a native task starts skipped as ``native_task``.
 
-    When a successor is to be started, raises what the listing raises (``RetryableError``:
-    the sweep leaves its events for the next one, as when any other fact could not be gathered).
+    A listing that fails (network, 5xx, any refusal but 403/404) raises ``RetryableError`` only
+    when a successor to start had a native task in the kept listing: the sweep leaves its events
+    for the next one, since only the tenant can say whether Qlik starts it. Otherwise the sweep
+    goes on without the tasks (one WARNING): at worst a successor is reloaded twice, never lost,
+    and an optional API that fails for days does not stop every chain.
     """
     decisions = decide(runs, facts, settings, now)
     named = {decision.app_id for decision in decisions if decision.reason in EXPLAINABLE}
@@ -79,11 +82,13 @@ def decide_beside_native(
     starting = {decision.app_id for decision in decisions if decision.action == "trigger"}
     try:
         read = read_native(client, store, starting, settings, now)
-    except RetryableError as error:
-        if starting:
-            raise
-        # Nothing to start: the tasks would only have named the reason of a skip.
-        logger.warning("native tasks not read ({}); skips keep their other reasons", error)
+    except NotSentError:
+        raise  # out of time, or stopped: no call is made any more
+    except (RetryableError, ApiError) as error:
+        kept = NativeTasks(NativeTaskStore.of(store).stored().tasks)
+        if any(kept.by_app.get(app) for app in starting):
+            raise RetryableError(f"native reload tasks could not be listed: {error}") from None
+        logger.warning("native reload tasks not listed, decided without them: {}", error)
         return decisions, NativeRead()
     if read.native is None or not any(read.native.by_app.get(app) for app in named):
         return decisions, read
@@ -100,7 +105,7 @@ def read_native(
     same skip), never a start into a skip: that needs a listing read in this sweep.
     """
     kept = NativeTaskStore.of(store).stored()
-    if kept.refused_at is not None and now - kept.refused_at < ASK_AGAIN_AFTER_REFUSAL:
+    if _within(kept.refused_at, ASK_AGAIN_AFTER_REFUSAL, now):
         return NativeRead()
     if _serves(kept, starting, settings, now):
         return NativeRead(NativeTasks(kept.tasks))
@@ -122,11 +127,16 @@ def _serves(
     kept: StoredNative, starting: set[str], settings: NativeSettings, now: datetime
 ) -> bool:
     """A kept listing decides these successors if fresh and none of them has a native task."""
-    refresh = timedelta(minutes=settings.native_tasks_refresh_minutes)
-    if kept.read_at is None or now - kept.read_at >= refresh:
+    if not _within(kept.read_at, timedelta(minutes=settings.native_tasks_refresh_minutes), now):
         return False
     by_app = NativeTasks(kept.tasks).by_app
     return not any(by_app.get(app) for app in starting)
+
+
+def _within(moment: datetime | None, span: timedelta, now: datetime) -> bool:
+    """``moment`` was less than ``span`` before ``now``; a moment after ``now`` (a clock that
+    was ahead, a database from another machine) is not: stale, so asked again."""
+    return moment is not None and timedelta(0) <= now - moment < span
 
 
 def _cause(problem: TaskProblem, native: NativeTasks) -> Cause:

@@ -219,7 +219,10 @@ class QlikClient:
         """Every native reload task the identity may see (tier 1, paged), or None when it may
         not list them: 403, or 404 from a tenant without the scheduling-tasks API."""
         try:
-            return tasks_of_pages(self._pages(TASKS, {"limit": PAGE_LIMIT}))
+            # Oldest first: a task updated while the pages are read stays where it was (the
+            # default, -updatedAt, would move it to a page already read).
+            params = {"limit": PAGE_LIMIT, "sort": "+createdAt"}
+            return tasks_of_pages(self._pages(TASKS, params))
         except ApiError as error:
             if error.status in (403, 404):
                 return None

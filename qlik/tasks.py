@@ -44,9 +44,15 @@ class NativeTask:
     enabled: bool
     disabled_code: str | None = None
     upstreams: tuple[Upstream, ...] = ()
-    # The end of the task's newest run, when the tenant says (None: not said).
+    # The task's newest run, as far as the tenant says (None: not said): when it ended, its
+    # status (SUCCEEDED, FAILED, RUNNING) and its reload (``lastRun.workerId``).
     last_run_ended_at: datetime | None = None
     app_name: str = ""  # the reloaded app's name (``metadata.resourceName``)
+    last_run_status: str | None = None
+    last_run_reload_id: str | None = None
+    # False when one upstream run alone does not start a full reload of the app: the task
+    # waits for all of several events (``exclusive: false``), or reloads partially.
+    fires_alone: bool = True
 
     @property
     def event_based(self) -> bool:
@@ -64,12 +70,39 @@ class _Correlation(_Model):
 
 
 class _Event(_Model):
+    name: str = ""
     type: str | None = None
     correlation: list[_Correlation] = Field(default_factory=list)
 
 
+class _FunctionRef(_Model):
+    ref_name: str = Field(default="", alias="refName")
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class _Action(_Model):
+    function_ref: _FunctionRef | None = Field(default=None, alias="functionRef")
+
+
+class _OnEvents(_Model):
+    event_refs: list[str] = Field(default_factory=list, alias="eventRefs")
+    actions: list[_Action] = Field(default_factory=list)
+
+
+class _State(_Model):
+    exclusive: bool = True
+    on_events: list[_OnEvents] = Field(default_factory=list, alias="onEvents")
+
+
+class _LastRun(_Model):
+    status: str | None = None
+    worker_id: str | None = Field(default=None, alias="workerId")
+    ended_at: str | None = Field(default=None, alias="endedAt")
+
+
 class _Orchestration(_Model):
     attrs: dict[str, Any] = Field(default_factory=dict)
+    last_run: _LastRun | None = Field(default=None, alias="lastRun")
 
 
 class _Metadata(_Model):
@@ -86,16 +119,21 @@ class TaskModel(_Model):
     enabled: bool = False
     resource_id: str = Field(alias="resourceId")
     events: list[_Event] = Field(default_factory=list)
+    states: list[_State] = Field(default_factory=list)
     metadata: _Metadata = Field(default_factory=_Metadata)
 
 
 def native_task(model: TaskModel) -> NativeTask:
     """The chain-relevant facts of one task."""
+    referenced = {ref for state in model.states for on in state.on_events for ref in on.event_refs}
     upstreams = tuple(
         upstream
         for event in model.events
-        if event.type == TASK_RUN_FINISHED and (upstream := _upstream(event)) is not None
+        if event.type == TASK_RUN_FINISHED
+        and (not referenced or event.name in referenced)
+        and (upstream := _upstream(event)) is not None
     )
+    ended, status, reload_id = _last_run(model.metadata)
     return NativeTask(
         task_id=model.id,
         name=model.name,
@@ -103,9 +141,28 @@ def native_task(model: TaskModel) -> NativeTask:
         enabled=model.enabled,
         disabled_code=None if model.enabled else model.metadata.disabled_code,
         upstreams=upstreams,
-        last_run_ended_at=_last_run_end(model.metadata),
+        last_run_ended_at=ended,
         app_name=model.metadata.resource_name,
+        last_run_status=status,
+        last_run_reload_id=reload_id,
+        fires_alone=_fires_alone(model.states),
     )
+
+
+def _fires_alone(states: list[_State]) -> bool:
+    """No state waits for all of several events, and no ``app.reload`` action is partial."""
+    waits_for_all = any(
+        not state.exclusive and len({ref for on in state.on_events for ref in on.event_refs}) > 1
+        for state in states
+    )
+    partial = any(
+        action.function_ref.arguments.get("partial") is True
+        for state in states
+        for on in state.on_events
+        for action in on.actions
+        if action.function_ref is not None and action.function_ref.ref_name == "app.reload"
+    )
+    return not (waits_for_all or partial)
 
 
 def _upstream(event: _Event) -> Upstream | None:
@@ -122,10 +179,20 @@ def _upstream(event: _Event) -> Upstream | None:
     return Upstream(values.get("id"), app_id.lower() if app_id else None, on)
 
 
-def _last_run_end(metadata: _Metadata) -> datetime | None:
-    if metadata.orchestration is None:
-        return None
-    value = metadata.orchestration.attrs.get("last_run_endedAt")
+def _last_run(metadata: _Metadata) -> tuple[datetime | None, str | None, str | None]:
+    """The newest run's end, status and reload id: ``lastRun``, else the ``attrs``."""
+    orchestration = metadata.orchestration
+    if orchestration is None:
+        return None, None, None
+    run = orchestration.last_run
+    attrs = orchestration.attrs
+    ended = _time(run.ended_at if run and run.ended_at else attrs.get("last_run_endedAt"))
+    status = run.status if run and run.status else attrs.get("last_run_status")
+    reload_id = run.worker_id if run and run.worker_id else None
+    return ended, status.upper() if isinstance(status, str) else None, reload_id
+
+
+def _time(value: Any) -> datetime | None:
     try:
         return parse_time(value) if isinstance(value, str) and value.strip() else None
     except ValueError:

@@ -42,8 +42,9 @@ def native_checks(graph: ChainGraph) -> list[Check]:
         return [Check(NAME, True, REFUSED, REFUSED_FIX, warn=True)]
     name = _namer(graph)
     problems = view.problems()
+    chained = {edge.target for edge in graph.edges} | {join.target for join in graph.joins}
     found = [
-        _twice(edge, native, name)
+        _twice(edge, native, name, chained)
         for edge, native in twice(graph.edges, view)
         if native.task.enabled and native.task.task_id not in problems
     ]
@@ -53,16 +54,25 @@ def native_checks(graph: ChainGraph) -> list[Check]:
     return found or [Check(NAME, True, _summary(view))]
 
 
-def _twice(edge: Edge, native: NativeEdge, name: Callable[[str], str]) -> Check:
+def _twice(edge: Edge, native: NativeEdge, name: Callable[[str], str], chained: set[str]) -> Check:
+    """A hop declared both ways. When reload-chain itself reloads the source, the tag (or
+    edge) is still needed: no native task fires on a reload it did not run."""
     task = native.task
     tag = edge.origin.startswith("tag ")
     where = edge.origin if tag else f"the chain file ({edge.origin})"
+    ours = "the tag" if tag else "the chain-file edge"
     detail = (
         f"{name(edge.source)} -> {name(edge.target)} is declared twice, by {where} and by "
-        f'native task "{task_label(task)}" ({task.task_id}); reload-chain leaves this hop to '
-        "the native task"
+        f'native task "{task_label(task)}" ({task.task_id}); after a run of the task '
+        "upstream, reload-chain leaves this hop to the native task"
     )
-    fix = "remove the tag or the task" if tag else "remove the chain-file edge or the task"
+    if edge.source in chained:
+        fix = (
+            f"keep {ours}: reload-chain also reloads {name(edge.source)}, and no native task "
+            f"fires after those reloads; or delete the task and let reload-chain run the hop"
+        )
+    else:
+        fix = f"remove {ours} or the task"
     return Check(NAME, True, detail, fix, warn=True)
 
 

@@ -129,7 +129,8 @@ def _is_parent(tenant: SimTenant, spec: TaskSpec) -> bool:
 
 
 def _orchestration(tenant: SimTenant, spec: TaskSpec, now: datetime) -> dict[str, Any]:
-    """``OrchMeta``, with the newest finished run's status and times in ``attrs``."""
+    """``OrchMeta``, with the newest finished run's status and times in ``attrs`` and as
+    ``lastRun`` (whose ``workerId`` is the run's reload id)."""
     body: dict[str, Any] = {"id": _stable(spec.id, "orchestration"), "type": ORCHESTRATION_TYPE}
     run = tenant.book.last_run(spec.key, now)
     if run is not None:
@@ -138,6 +139,15 @@ def _orchestration(tenant: SimTenant, spec: TaskSpec, now: datetime) -> dict[str
             "last_run_startedAt": format_time(run.started),
             "last_run_endedAt": format_time(run.ended),
             "last_run_worker_type": "reloads",
+        }
+        body["lastRun"] = {
+            "id": _stable(run.id, "run"),
+            "status": run.status(now),
+            "workerId": run.id,  # a reload run carries the engine's reload id
+            "workerType": "reloads",
+            "triggeredBy": "schedule" if spec.after is None else "event",
+            "startedAt": format_time(run.started),
+            "endedAt": format_time(run.ended),
         }
     return body
 

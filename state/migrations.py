@@ -205,6 +205,15 @@ def _native_tasks(db: Database) -> None:
     )
 
 
+def _native_task_runs(db: Database) -> None:
+    # A task fires on a source reload only when the listing shows that reload as its run:
+    # its newest run's status and reload id, and whether one run alone starts a full reload.
+    table = db.table("native_tasks")
+    table.add_column("last_run_status", str)
+    table.add_column("last_run_reload_id", str)
+    table.add_column("fires_alone", int, not_null_default=1)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial_schema", _initial_schema),
     Migration("0002_intent_evidence", _intent_evidence),
@@ -215,4 +224,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0007_reload_start", _reload_start),
     Migration("0008_retention_totals", _retention_totals),
     Migration("0009_native_tasks", _native_tasks),
+    Migration("0010_native_task_runs", _native_task_runs),
 )

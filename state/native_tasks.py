@@ -81,6 +81,9 @@ def _row(task: NativeTask, problem: str | None, read_at: str) -> dict[str, Any]:
         "last_run_ended_at": format_time(ended) if ended else None,
         "problem": problem,
         "read_at": read_at,
+        "last_run_status": task.last_run_status,
+        "last_run_reload_id": task.last_run_reload_id,
+        "fires_alone": int(task.fires_alone),
     }
 
 
@@ -95,4 +98,7 @@ def _task(row: dict[str, Any]) -> NativeTask:
         upstreams=tuple(Upstream(*up) for up in json.loads(row["upstreams"])),
         last_run_ended_at=parse_time(ended) if ended else None,
         app_name=row["app_name"] or "",
+        last_run_status=row["last_run_status"],
+        last_run_reload_id=row["last_run_reload_id"],
+        fires_alone=bool(row["fires_alone"]),
     )

@@ -272,6 +272,7 @@ def test_migrate_applies_only_the_newer_ones_to_a_0002_database(tmp_path: Path) 
         "0007_reload_start",
         "0008_retention_totals",
         "0009_native_tasks",
+        "0010_native_task_runs",
     ]
     assert migrate(db, MIGRATIONS, str(path)) == []
     db.close()

@@ -372,6 +372,7 @@ def native_b_after_src(ended_minutes_ago: float = 30, on: Firing = "success") ->
         SRC,
         True,
         last_run_ended_at=run(ended_minutes_ago=ended_minutes_ago).ended_at,
+        last_run_status="SUCCEEDED",
     )
     target_task = NativeTask(
         "t-target", "target", TARGET, True, None, (Upstream("t-src", SRC, on),)

@@ -290,7 +290,8 @@ def test_a_hop_declared_twice_and_stopped_native_tasks_are_warnings(
     out = lines(capsys)
     assert native_lines(out) == [
         f"WARN native tasks: App 1 -> App 2 is declared twice, by tag next-{apps.two} and by "
-        'native task "Reload t-b" (t-b); reload-chain leaves this hop to the native task',
+        'native task "Reload t-b" (t-b); after a run of the task upstream, reload-chain leaves '
+        "this hop to the native task",
         "     -> remove the tag or the task",
         'WARN native tasks: native task "Reload t-c" (t-c) is disabled (CONSECUTIVE-FAILURES): '
         "it no longer reloads App 3 after App 2",
@@ -302,6 +303,24 @@ def test_a_hop_declared_twice_and_stopped_native_tasks_are_warnings(
     ]
     assert "ok   chains: 1 edges and 0 joins over 2 apps" in out  # native apps are not chains
     assert out[-1] == "all checks passed, 3 warning(s)"
+
+
+def test_a_hop_declared_twice_after_an_app_reload_chain_reloads_keeps_its_tag(
+    fake: FakeTenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # X -> A by tag, A -> B by tag and by a native task: after reloads of A that reload-chain
+    # starts no native task fires, so removing the tag would lose B after them.
+    a, b = fake.add_app(1), fake.add_app(2)
+    fake.add_app(3, tags=[f"next-{a}"])
+    fake.apps[a].tags.append(f"next-{b}")
+    fake.tasks = [task_json("t-a", a), task_json("t-b", b, after="t-a", after_app=a)]
+    assert main(["doctor"]) == 0
+    warning, fix = native_lines(lines(capsys))
+    assert "App 1 -> App 2 is declared twice" in warning
+    assert fix == (
+        "     -> keep the tag: reload-chain also reloads App 1, and no native task fires after "
+        "those reloads; or delete the task and let reload-chain run the hop"
+    )
 
 
 def test_a_hop_whose_native_task_will_not_fire_is_not_left_to_it(

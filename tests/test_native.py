@@ -3,6 +3,7 @@ stopped (problems, and which of them alert), native edges and edges declared twi
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -35,9 +36,24 @@ def source_run(
     return FinishedReload("ev-1", ended, app, "rld-1", outcome, ended)
 
 
-def schedule(task_id: str = "t-a", app: str = A, ended: datetime | None = A_ENDED) -> NativeTask:
-    """The upstream's own (scheduled) task, its newest run ended at ``ended``."""
-    return NativeTask(task_id, f"Reload {app}", app, True, last_run_ended_at=ended)
+def schedule(
+    task_id: str = "t-a",
+    app: str = A,
+    ended: datetime | None = A_ENDED,
+    status: str | None = "SUCCEEDED",
+    reload_id: str | None = None,
+) -> NativeTask:
+    """The upstream's own (scheduled) task, its newest run ended at ``ended`` with ``status``
+    (``reload_id``: the run's reload, as ``lastRun.workerId`` says)."""
+    return NativeTask(
+        task_id,
+        f"Reload {app}",
+        app,
+        True,
+        last_run_ended_at=ended,
+        last_run_status=status,
+        last_run_reload_id=reload_id,
+    )
 
 
 def after(
@@ -100,8 +116,10 @@ def test_the_upstream_app_comes_from_the_upstream_task_when_the_event_names_none
     assert not fires(tasks(schedule("t-c", C), after("t-c", None)))
 
 
-def test_an_upstream_named_by_its_app_alone_fires_on_that_apps_reload() -> None:
-    assert fires(tasks(after(None, A)))
+def test_an_upstream_named_by_its_app_alone_never_fires() -> None:
+    # Without the upstream task nothing says the reload was its run: a hub reload would
+    # otherwise be taken for one, and the hop lost.
+    assert not fires(tasks(after(None, A)))
     assert not fires(tasks(after(None, C)))
 
 
@@ -120,7 +138,31 @@ def test_an_upstream_named_by_its_app_alone_fires_on_that_apps_reload() -> None:
 def test_the_status_must_match_the_source_reloads_outcome(
     on: Firing, outcome: Outcome, fired: bool
 ) -> None:
-    assert fires(tasks(schedule(), after(on=on)), source_run(outcome=outcome)) is fired
+    run_status = {"success": "SUCCEEDED", "failure": "FAILED"}.get(outcome, "FAILED")
+    native = tasks(schedule(status=run_status), after(on=on))
+    assert fires(native, source_run(outcome=outcome)) is fired
+
+
+def test_a_run_of_the_upstream_task_with_another_outcome_is_not_this_reload() -> None:
+    # A hub reload of A succeeded; A's task then ran and failed a minute later: B's task, on
+    # success, fired on nothing.
+    assert not fires(tasks(schedule(status="FAILED"), after()))
+
+
+@pytest.mark.parametrize(("reload_id", "fired"), [("rld-1", True), ("rld-other", False)])
+def test_the_runs_reload_id_when_given_decides_whatever_the_times(
+    reload_id: str, fired: bool
+) -> None:
+    # lastRun.workerId is the run's reload: the time is not needed, nor trusted.
+    upstream = schedule(ended=A_ENDED - timedelta(hours=3), reload_id=reload_id)
+    assert fires(tasks(upstream, after())) is fired
+
+
+def test_a_task_that_waits_for_all_of_several_events_or_reloads_partially_never_fires_alone() -> (
+    None
+):
+    waits = replace(after(), fires_alone=False)
+    assert not fires(tasks(schedule(), waits))
 
 
 def test_an_upstream_task_no_longer_listed_never_fires() -> None:
@@ -138,14 +180,15 @@ def test_a_source_reload_started_by_reload_chain_fires_no_task() -> None:
     ("newest_run_ended", "fired"),
     [
         (A_ENDED, True),
-        (A_ENDED + timedelta(minutes=3), True),  # the task ran again since: it fires anyway
+        (A_ENDED + RUN_END_SLACK, True),
+        (A_ENDED + timedelta(minutes=3), False),  # it ran again since: this one cannot be told
         (A_ENDED - RUN_END_SLACK, True),
         (A_ENDED - RUN_END_SLACK - timedelta(seconds=1), False),
         (A_ENDED - timedelta(hours=3), False),  # the reload was not a run of the task
-        (None, True),  # the tenant does not say: the task is taken to have run it
+        (None, False),  # the tenant does not say: not taken to have run it (never lost)
     ],
 )
-def test_the_upstream_tasks_newest_run_must_not_have_ended_well_before_the_reload(
+def test_the_upstream_tasks_newest_run_must_have_ended_with_the_reload(
     newest_run_ended: datetime | None, fired: bool
 ) -> None:
     assert fires(tasks(schedule(ended=newest_run_ended), after())) is fired

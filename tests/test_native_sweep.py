@@ -20,9 +20,9 @@ from jobs.native_sweep import ASK_AGAIN_AFTER_REFUSAL, decide_beside_native, rea
 from jobs.report import SweepReport
 from jobs.sweep import SweepContext, run_sweep
 from qlik.client import QlikClient
-from qlik.errors import TransientError
+from qlik.errors import RetryableError
 from qlik.events import FinishedReload
-from qlik.tasks import NativeTask
+from qlik.tasks import NativeTask, TaskModel, native_task
 from scheduler.alert_config import AlertRoute
 from state.database import open_database
 from state.native_tasks import NativeTaskStore
@@ -196,13 +196,33 @@ def test_after_a_refusal_the_tasks_are_not_asked_for_a_day(
     assert read.native is not None and [t.task_id for t in read.native.tasks] == ["t-b"]
 
 
-def test_a_503_on_the_listing_is_raised_after_the_retries(
+def test_a_failed_listing_holds_back_a_successor_the_kept_listing_gave_a_task(
     router: respx.MockRouter, client: QlikClient, store: Store
 ) -> None:
     route = router.get(TASKS).respond(503)
-    with pytest.raises(TransientError):
+    stale = NOW - timedelta(hours=1)
+    kept(store, stale, native_task(TaskModel.model_validate(b_after_a())))
+    with pytest.raises(RetryableError, match="native reload tasks could not be listed"):
         decide_beside_native(client, store, [a_run()], a_names_b_and_c(), Knobs(), now=NOW)
-    assert route.call_count == 4
+    assert route.call_count == 4  # one call and the client's three retries
+
+
+@pytest.mark.parametrize("answer", [503, 400])
+def test_a_failed_listing_otherwise_decides_without_the_tasks_and_warns(
+    router: respx.MockRouter,
+    client: QlikClient,
+    store: Store,
+    answer: int,
+    logged: list[str],
+) -> None:
+    # An optional API that fails must not stop every chain: at worst a reload twice.
+    router.get(TASKS).respond(answer, json={"errors": [{"code": "X", "title": "broken"}]})
+    decisions, read = decide_beside_native(
+        client, store, [a_run()], a_names_b_and_c(), Knobs(), now=NOW
+    )
+    assert {d.app_id: d.reason for d in decisions} == {B: "triggered", C: "triggered"}
+    assert (read.native, read.snapshot) == (None, None)
+    assert any("decided without them" in line for line in logged)
 
 
 def test_a_newly_disabled_task_alerts_once_and_again_when_its_code_changes(
@@ -464,11 +484,14 @@ def test_a_task_disabled_by_hand_raises_no_alert(ctx: SweepContext, tenant: Fake
     assert raised(ctx) == []
 
 
-def test_a_503_on_the_listing_leaves_every_event_for_the_next_sweep(
+def test_a_503_on_the_listing_leaves_every_event_for_the_next_sweep_when_a_task_was_kept(
     ctx: SweepContext, tenant: FakeTenant
 ) -> None:
     a, (b, c) = chain(tenant, 1, 2, 3)
     a_ended = tenant.now - timedelta(minutes=5)
+    # An earlier listing gave B a native task: only the tenant can say whether it fires now.
+    b_task = native_task(TaskModel.model_validate(task_json("t-b", b, after="t-x")))
+    kept(ctx.store, tenant.now - timedelta(hours=1), b_task)
     tenant.finish(a, at=a_ended)
     tenant.tasks_answer = httpx.Response(503)
 

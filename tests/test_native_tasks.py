@@ -37,8 +37,8 @@ def store() -> Iterator[Store]:
     db.close()
 
 
-def test_migration_0009_creates_the_native_tasks_table(store: Store) -> None:
-    assert MIGRATIONS[-1].name == "0009_native_tasks"
+def test_migrations_0009_and_0010_create_the_native_tasks_table(store: Store) -> None:
+    assert [m.name for m in MIGRATIONS[-2:]] == ["0009_native_tasks", "0010_native_task_runs"]
     columns = {column.name: column.type for column in store.db.table("native_tasks").columns}
     assert columns == {
         "task_id": "TEXT",
@@ -51,6 +51,9 @@ def test_migration_0009_creates_the_native_tasks_table(store: Store) -> None:
         "last_run_ended_at": "TEXT",
         "problem": "TEXT",
         "read_at": "TEXT",
+        "last_run_status": "TEXT",
+        "last_run_reload_id": "TEXT",
+        "fires_alone": "INTEGER",
     }
     assert store.db.table("native_tasks").pks == ["task_id"]
 

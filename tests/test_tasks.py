@@ -62,8 +62,58 @@ def test_an_event_task_reads_its_app_upstream_task_status_and_upstream_app() -> 
         disabled_code=None,
         upstreams=(Upstream("t-a", UPSTREAM_APP.lower(), "success"),),
         last_run_ended_at=ENDED,
+        last_run_status="SUCCEEDED",
     )
     assert task.event_based
+
+
+def test_the_newest_run_is_read_from_last_run_with_its_reload_id_before_the_attrs() -> None:
+    row = task_json("t-a", APP, last_run_ended=ENDED)
+    row["metadata"]["orchestration"]["lastRun"] = {
+        "id": "run-1",
+        "status": "FAILED",
+        "workerId": "reload-7",
+        "workerType": "reloads",
+        "triggeredBy": "schedule",
+        "endedAt": "2026-11-22T09:58:00Z",
+    }
+    task = read(row)
+    assert (task.last_run_status, task.last_run_reload_id) == ("FAILED", "reload-7")
+    assert task.last_run_ended_at == datetime(2026, 11, 22, 9, 58, tzinfo=UTC)
+
+
+def reload_state(refs: list[str], *, exclusive: bool = True, partial: bool = False) -> Any:
+    action = {
+        "name": "app.reload",
+        "functionRef": {"refName": "app.reload", "arguments": {"appId": APP, "partial": partial}},
+    }
+    on = [{"eventRefs": refs, "actions": [action]}]
+    return {"name": "Reload", "type": "EVENT", "exclusive": exclusive, "onEvents": on, "end": True}
+
+
+def two_upstreams(**state: bool) -> dict[str, Any]:
+    row = task_json("t-b", APP, after="t-a")
+    second = dict(row["events"][0], name="t-c-finished")
+    second["correlation"] = [{"contextAttributeName": "id", "contextAttributeValue": "t-c"}]
+    row["events"].append(second)
+    row["states"] = [reload_state(["t-a-finished", "t-c-finished"], **state)]
+    return row
+
+
+def test_a_task_waiting_for_all_of_its_events_does_not_fire_alone() -> None:
+    assert read(two_upstreams()).fires_alone  # exclusive (the default): any one of them
+    waits = read(two_upstreams(exclusive=False))
+    assert not waits.fires_alone and len(waits.upstreams) == 2
+
+
+def test_a_partial_reload_does_not_count_as_the_successors_reload() -> None:
+    assert not read(two_upstreams(partial=True)).fires_alone
+
+
+def test_only_the_events_a_state_refers_to_are_upstreams() -> None:
+    row = two_upstreams()
+    row["states"] = [reload_state(["t-c-finished"])]
+    assert [up.task_id for up in read(row).upstreams] == ["t-c"]
 
 
 @pytest.mark.parametrize(
@@ -189,6 +239,8 @@ def test_native_tasks_follow_next_links_over_two_pages_100_at_a_time(
     assert tasks[1].upstreams == (Upstream("t-1", None, "failure"),)
     assert (first.call_count, second.call_count) == (1, 1)
     assert "page" not in first.calls.last.request.url.params
+    # Oldest first: a task updated while the pages are read does not move to a page read.
+    assert first.calls.last.request.url.params["sort"] == "+createdAt"
     assert client.calls == {f"GET {TASKS}": 2}
 
 
