@@ -8,7 +8,7 @@ All pure: the rows are written by ``Store.commit_sweep`` in the sweep's one tran
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -21,10 +21,14 @@ from qlik.times import format_time
 OUTCOME_STATUS = {"success": "succeeded", "failure": "failed", "canceled": "canceled"}
 
 
-def reload_outcome_rows(runs: Iterable[FinishedReload]) -> list[dict[str, Any]]:
+def reload_outcome_rows(runs: Iterable[FinishedReload]) -> Iterator[dict[str, Any]]:
     """How each finished reload ended, and when the engine began it (None if the event did not
-    say); the store keeps those of reloads this program started."""
-    return [
+    say); the store keeps those of reloads this program started.
+
+    Lazy, consumed once by the commit: a 90-day catch-up reads 100,000 reloads, whose rows
+    held at once would cost some 30 MB for the few the program started.
+    """
+    return (
         {
             "reload_id": run.reload_id,
             "outcome": OUTCOME_STATUS.get(run.outcome, run.outcome),
@@ -32,7 +36,7 @@ def reload_outcome_rows(runs: Iterable[FinishedReload]) -> list[dict[str, Any]]:
             "reload_started_at": format_time(run.started_at) if run.started_at else None,
         }
         for run in runs
-    ]
+    )
 
 
 def newest_sources(decisions: Iterable[Decision]) -> set[str]:

@@ -111,7 +111,7 @@ class SweepCommit:
     # What the sweep learned besides: how reloads it started ended (reload_id, outcome,
     # ended_at), the chain runs its decisions belong to, the apps' names, the alerts it raised
     # (the outbox) and the deadline days it judged.
-    reload_outcomes: list[dict[str, Any]] = field(default_factory=list)
+    reload_outcomes: Iterable[dict[str, Any]] = field(default_factory=list)
     chain_runs: list[dict[str, Any]] = field(default_factory=list)
     app_names: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
