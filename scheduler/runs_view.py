@@ -17,11 +17,13 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from jobs.deadline_sweep import deadline_states
 from jobs.runs import FAILED, RUNNING, SUCCEEDED, ChainRun, RunReload, chain_runs, span
 from jobs.start import invalid_ids
 from scheduler.output import print_json
 from scheduler.runtime import Runtime
 from scheduler.settings import SettingsError
+from scheduler.status import print_deadlines
 from state.history import short_id
 from state.runs import read_runs
 
@@ -32,7 +34,8 @@ STYLES = {RUNNING: "cyan", SUCCEEDED: "green", FAILED: "red"}
 
 
 def show_runs(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> int:
-    """Print the newest ``--limit`` chain runs (with ``--app`` in them); return 0.
+    """Print the newest ``--limit`` chain runs (with ``--app`` in them), then each deadline
+    app's state today (``[[deadline]]``, as ``status`` shows it); return 0.
 
     A bad ``--limit`` or ``--app`` is a ``SettingsError`` (exit 2), raised before the
     database is opened.
@@ -41,14 +44,24 @@ def show_runs(runtime: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     where = str(runtime.settings.database)
     db = runtime.existing_database()
     runs = chain_runs(read_runs(db, where, limit=limit, app_id=app_id))
+    deadlines = [
+        state
+        for state in deadline_states(db, where, runtime.deadlines, runtime.clock.now())
+        if app_id is None or state["app_id"] == app_id
+    ]
     if args.json or not out.isatty():
-        print_json({"runs": [run.as_json() for run in runs]}, out)
+        # SPEC 8's object; the deadlines only where [[deadline]] tables are configured.
+        extra = {"deadlines": deadlines} if runtime.deadlines else {}
+        print_json({"runs": [run.as_json() for run in runs]} | extra, out)
         return 0
     console = Console(file=out, markup=False, highlight=False)
     if runs:
         render_runs(runs, console)
     else:
         console.print(_nothing(app_id, exists=db is not None))
+    if deadlines:
+        console.print()
+        print_deadlines(deadlines, console)
     return 0
 
 

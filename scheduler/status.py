@@ -105,10 +105,7 @@ def render_status(history: History, console: Console) -> None:
         return
     cells = Cells(history, console.width)
     _print_late_and_unsettled(history, cells, console)
-    for deadline in history.deadlines:
-        line = f"{deadline['label']} by {deadline['by']} {deadline['timezone']}: "
-        style = "bold red" if deadline["state"] in ("late", "overdue") else ""
-        console.print(Text.assemble(("deadline ", "bold"), line, (deadline["summary"], style)))
+    print_deadlines(history.deadlines, console)
     console.print()
     console.print(_sweeps_table(history.sweeps))
     console.print(Text(_sweeps_legend(history.sweeps), style="dim"))
@@ -116,6 +113,15 @@ def render_status(history: History, console: Console) -> None:
         console.print("", _decisions_table(history.decisions, cells), sep="\n")
     if history.repeatedly_skipped:
         console.print("", _repeated_table(history.repeatedly_skipped, cells), sep="\n")
+
+
+def print_deadlines(deadlines: list[dict[str, Any]], console: Console) -> None:
+    """One line per deadline app: ``deadline Dashboard by 07:00 Europe/Paris: met 06:42``
+    (``status`` and ``runs``); a late or overdue one in red."""
+    for deadline in deadlines:
+        line = f"{deadline['label']} by {deadline['by']} {deadline['timezone']}: "
+        style = "bold red" if deadline["state"] in ("late", "overdue") else ""
+        console.print(Text.assemble(("deadline ", "bold"), line, (deadline["summary"], style)))
 
 
 def _print_late_and_unsettled(history: History, cells: Cells, console: Console) -> None:

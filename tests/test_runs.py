@@ -11,7 +11,7 @@ import io
 import json
 import re
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from rich.cells import cell_len
 from rich.console import Console
 from sqlite_utils import Database
 
+from jobs.deadline_config import Deadline
 from jobs.runs import ChainRun, assemble, chain_runs
 from jobs.sweep import SweepContext, run_sweep
 from qlik.times import format_time
@@ -28,6 +29,7 @@ from scheduler.runtime import Runtime
 from scheduler.settings import Settings, SettingsError
 from state.database import open_database
 from state.runs import DecisionRecord, RootRecord, read_runs
+from tests.clocks import ManualClock
 from tests.conftest import NOW
 from tests.fake_tenant import FakeTenant, app_id
 from tests.sweeping import finish_started
@@ -314,12 +316,15 @@ class Terminal(io.StringIO):
         return True
 
 
-def command(tmp_path: Path, out: io.StringIO, *flags: str) -> int:
+def command(
+    tmp_path: Path, out: io.StringIO, *flags: str, deadlines: tuple[Deadline, ...] = ()
+) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--limit", type=int, default=20)
     parser.add_argument("--app")
-    runtime = Runtime(Settings(database=tmp_path / "state.db"))
+    settings = Settings(database=tmp_path / "state.db")
+    runtime = Runtime(settings, deadlines=deadlines, clock=ManualClock(NOW))
     with runtime:
         return show_runs(runtime, parser.parse_args(list(flags)), out)
 
@@ -385,3 +390,22 @@ def test_the_widest_rows_still_fit_80_columns_and_keep_the_short_ids() -> None:
 
 def test_spans_read_as_seconds_minutes_and_hours() -> None:
     assert [span(s) for s in (None, 2.04, 184.0, 7500.0)] == ["-", "2.0s", "3m04s", "2h05m"]
+
+
+def test_the_deadlines_follow_the_runs_as_status_shows_them(tmp_path: Path) -> None:
+    # 10:00 UTC, the dashboard due by 07:00 and no sweep judged it: overdue, in red.
+    dashboard = Deadline(A, time(7, 0), name="dashboard")
+    elsewhere = Deadline(B, time(23, 0), name="ledger")
+    out = Terminal()
+    assert command(tmp_path, out, deadlines=(dashboard, elsewhere)) == 0
+    lines = ANSI.sub("", out.getvalue()).splitlines()
+    assert [line.split(":")[0] for line in lines if line.startswith("deadline ")] == [
+        "deadline dashboard by 07",
+        "deadline ledger by 23",
+    ]
+    assert "overdue" in next(line for line in lines if "dashboard" in line)
+
+    out = io.StringIO()
+    assert command(tmp_path, out, "--json", "--app", A, deadlines=(dashboard, elsewhere)) == 0
+    answer = json.loads(out.getvalue())
+    assert [(d["app_id"], d["state"]) for d in answer["deadlines"]] == [(A, "overdue")]
