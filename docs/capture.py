@@ -755,8 +755,16 @@ def _revoked(ws: Workspace, receiver: Receiver, out: dict[str, str]) -> None:
         + with_exit(ws.run(["health", "--json"]))
     )
     out["status"] = ws.show(prompt(["status"]) + ws.run(["status"], tty=True).out)
-    out["metrics"] = ws.show(
-        (ws.folder / "metrics" / "reload_chain.prom").read_text(encoding="utf-8")
+    metrics = (ws.folder / "metrics" / "reload_chain.prom").read_text(encoding="utf-8")
+    out["metrics"] = ws.show(metrics)
+    # The README's excerpt: the counters a monitoring rule reads first.
+    wanted = (
+        "reload_chain_sweeps_total",
+        "reload_chain_decisions_total",
+        "reload_chain_reload_outcomes_total",
+    )
+    out["metrics-head"] = ws.show(
+        "\n".join(line for line in metrics.splitlines() if line.startswith(wanted)) + "\n"
     )
     doctor = ws.run(["doctor"], env=revoked)
     failures = [
@@ -986,6 +994,7 @@ SESSIONS: tuple[Session, ...] = (
             "health-json",
             "status",
             "metrics",
+            "metrics-head",
             "doctor-401",
             "graph-mermaid",
             "graph-dot-head",
