@@ -15,12 +15,11 @@ from datetime import timedelta
 
 from jobs.edges import Edge, matches
 from qlik.events import FinishedReload
-from qlik.tasks import NativeTask, Upstream
+from qlik.tasks import RUN_OUTCOMES, NativeTask, Upstream
 
 # A task run ends as its reload does, give or take the scheduler's bookkeeping: a newest run
 # that ended further than this from a reload's end was not that reload.
 RUN_END_SLACK = timedelta(minutes=1)
-_RUN_OUTCOMES = {"SUCCEEDED": "success", "FAILED": "failure"}
 # An administrator who disabled a task did it on purpose (``MANUALLY``; no code at all: a
 # task never enabled): listed by doctor, not alerted.
 DELIBERATE = frozenset({"MANUALLY", "DISABLED"})
@@ -40,6 +39,10 @@ class NativeTasks:
             by_app.setdefault(task.app_id, []).append(task)
         object.__setattr__(self, "by_id", {task.task_id: task for task in self.tasks})
         object.__setattr__(self, "by_app", {app: tuple(tasks) for app, tasks in by_app.items()})
+
+    def reload_any(self, app_ids: Iterable[str]) -> bool:
+        """Whether some task reloads one of these apps."""
+        return any(app_id in self.by_app for app_id in app_ids)
 
     def upstream_app(self, upstream: Upstream) -> str | None:
         """The app whose reload fires ``upstream``: named, or the upstream task's."""
@@ -88,7 +91,7 @@ def ran_as(task: NativeTask, run: FinishedReload) -> bool:
     ended, status = task.last_run_ended_at, task.last_run_status
     if ended is None or status is None:
         return False
-    return abs(ended - run.ended_at) <= RUN_END_SLACK and _RUN_OUTCOMES.get(status) == run.outcome
+    return abs(ended - run.ended_at) <= RUN_END_SLACK and RUN_OUTCOMES.get(status) == run.outcome
 
 
 @dataclass(frozen=True)

@@ -86,11 +86,11 @@ def decide_beside_native(
         raise  # out of time, or stopped: no call is made any more
     except (RetryableError, ApiError) as error:
         kept = NativeTasks(NativeTaskStore.of(store).stored().tasks)
-        if any(kept.by_app.get(app) for app in starting):
+        if kept.reload_any(starting):
             raise RetryableError(f"native reload tasks could not be listed: {error}") from None
         logger.warning("native reload tasks not listed, decided without them: {}", error)
         return decisions, NativeRead()
-    if read.native is None or not any(read.native.by_app.get(app) for app in named):
+    if read.native is None or not read.native.reload_any(named):
         return decisions, read
     return decide(runs, replace(facts, native=read.native), settings, now), read
 
@@ -129,8 +129,7 @@ def _serves(
     """A kept listing decides these successors if fresh and none of them has a native task."""
     if not _within(kept.read_at, timedelta(minutes=settings.native_tasks_refresh_minutes), now):
         return False
-    by_app = NativeTasks(kept.tasks).by_app
-    return not any(by_app.get(app) for app in starting)
+    return not NativeTasks(kept.tasks).reload_any(starting)
 
 
 def _within(moment: datetime | None, span: timedelta, now: datetime) -> bool:

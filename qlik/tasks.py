@@ -22,7 +22,8 @@ from qlik.times import parse_time
 TASKS = "/api/scheduling/tasks"
 TASK_RUN_FINISHED = "com.qlik.v1.task.run.finished"
 Firing = Literal["success", "failure", "any"]
-_FIRING: dict[str, Firing] = {"SUCCEEDED": "success", "FAILED": "failure"}
+# A task run's status, and the outcome of a reload it means (and that fires a successor).
+RUN_OUTCOMES: dict[str, Firing] = {"SUCCEEDED": "success", "FAILED": "failure"}
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ def _upstream(event: _Event) -> Upstream | None:
     skip a hop nobody runs; at worst a reload is started twice, never one lost."""
     values = {item.name: item.value for item in event.correlation if item.value}
     status = values.get("status")
-    on: Firing | None = _FIRING.get(status.upper()) if status else "any"
+    on: Firing | None = RUN_OUTCOMES.get(status.upper()) if status else "any"
     if on is None or not values.get("id"):
         return None
     app_id = values.get("appId")

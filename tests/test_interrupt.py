@@ -92,14 +92,16 @@ def test_a_stopped_sweep_says_so_in_one_line_and_exits_128_plus_the_signal(
         db.close()
 
 
-def test_a_stopped_start_exits_130(
-    hanging_tenant: tuple[str, threading.Event], tmp_path: Path
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_stopped_start_says_so_once_and_exits_128_plus_the_signal(
+    hanging_tenant: tuple[str, threading.Event], tmp_path: Path, signum: int, code: int
 ) -> None:
     app = "00000000-0000-4000-8000-000000000001"
-    done = interrupted_run(["start", "--app", app], hanging_tenant, tmp_path, signal.SIGINT)
-    assert done.returncode == 130, done.stderr
+    done = interrupted_run(["start", "--app", app], hanging_tenant, tmp_path, signum)
+    assert done.returncode == code, done.stderr
     assert "Traceback" not in done.stderr
-    assert len([line for line in done.stderr.splitlines() if "SIGINT received" in line]) == 1
+    said = f"{signal.Signals(signum).name} received"
+    assert len([line for line in done.stderr.splitlines() if said in line]) == 1
 
 
 def test_the_exit_code_is_the_shells() -> None:
